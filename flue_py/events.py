@@ -116,8 +116,15 @@ class RunStarted(_Envelope):
 
 
 class TurnStarted(_Envelope):
+    """A model call begins. `inputs` are the seqs of the user/steer messages it consumes, in order.
+
+    Messages join the conversation here, not where they were appended: a steer message sent mid-stream
+    is logged at once but reaches the model at the next turn boundary, and fold must agree with that.
+    """
+
     kind: Literal["turn_started"] = "turn_started"
     turn: int
+    inputs: list[int] = Field(default_factory=list)
 
 
 class TextDelta(_Envelope):

@@ -1,0 +1,309 @@
+"""One run, start to settlement: read the log, fold, watch the session for control, loop, settle once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flue_py._history import fold, pending_inputs
+from flue_py._loop import Control, LoopOutcome, ResultSpec, TurnLoop
+from flue_py._session_log import EventWriter, SessionLog
+from flue_py.agent import Agent
+from flue_py.events import AbortRequested, RunSettled, RunStarted, SteerMessage, Usage, UserMessage
+from flue_py.exceptions import RunAborted, RunError
+from flue_py.models.base import Model, resolve_model
+from flue_py.sessions.base import SessionStore
+from flue_py.tools import Tool, ToolContext
+
+if TYPE_CHECKING:
+    from flue_py.sandbox.base import Sandbox
+
+__all__ = ["AgentRun", "RunSettings", "SessionRuntime", "WorkflowRunner"]
+
+log = logging.getLogger("flue_py.runs")
+
+LEASE_TTL = 15.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    model: str | Model | None
+    """Overrides the agent's model when set."""
+    owner: str
+    """Who holds the session lease while running (one harness instance)."""
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+class SessionRuntime:
+    """What lives as long as a session in this process: its sandbox and the skills found for it."""
+
+    def __init__(self, store: SessionStore, log: SessionLog, session: str, *, root: Path) -> None:
+        self.store = store
+        self.log = log
+        self.session = session
+        self.root = root
+        self.sandbox: Sandbox | None = None
+
+    async def get_sandbox(self, agent: Agent | None = None) -> Sandbox:
+        if self.sandbox is None:
+            factory = agent.sandbox if agent is not None and callable(agent.sandbox) else None
+            if factory is not None:
+                self.sandbox = factory()  # type: ignore[operator]
+            else:
+                from flue_py.sandbox.bashkit import BashSandbox
+
+                self.sandbox = BashSandbox()
+            from flue_py.sandbox.persistence import load_snapshot
+
+            snapshot = await load_snapshot(self.store, self.session)
+            if snapshot is not None:
+                await self.sandbox.restore(snapshot)
+        return self.sandbox
+
+    async def save_sandbox(self) -> None:
+        if self.sandbox is not None:
+            from flue_py.sandbox.persistence import save_snapshot
+
+            await save_snapshot(self.store, self.session, self.sandbox)
+
+    async def tools_for(self, agent: Agent) -> tuple[list[Tool], str]:
+        """The agent's tools plus sandbox and skill tools, and the system prompt with the skills catalog."""
+        tools: list[Tool] = list(agent.tools)  # type: ignore[arg-type]
+        prompt = agent.system_prompt()
+        if agent.sandbox:
+            from flue_py.sandbox.toolset import BUILTIN_TOOL_NAMES, sandbox_tools
+
+            await self.get_sandbox(agent)
+            enabled = set(agent.builtin_tools) if agent.builtin_tools is not None else set(BUILTIN_TOOL_NAMES)
+            tools += sandbox_tools(disabled=[n for n in BUILTIN_TOOL_NAMES if n not in enabled])
+        skills = agent.skills
+        if skills is None:
+            from flue_py.skills import discover_skills
+
+            skills = discover_skills(agent.project_root or self.root)
+        if skills:
+            from flue_py.skills import render_catalog, skill_tools
+
+            tools += skill_tools(skills)
+            prompt = f"{prompt}\n\n{render_catalog(skills)}".strip()
+        return tools, prompt
+
+    def workflow_runner(self, settings: RunSettings, run: str) -> WorkflowRunner:
+        return WorkflowRunner(self, settings, run)
+
+    async def close(self) -> None:
+        if self.sandbox is not None:
+            await self.sandbox.close()
+
+
+def _context_factory(run: str, runtime: SessionRuntime, agent: str, control: Control, writer: EventWriter):  # type: ignore[no-untyped-def]
+    def make(call_id: str) -> ToolContext:
+        return ToolContext(
+            run=run,
+            session=runtime.session,
+            agent=agent,
+            call_id=call_id,
+            sandbox=runtime.sandbox,
+            abort=control.abort,
+            emit=writer.emit,
+        )
+
+    return make
+
+
+async def watch_control(log: SessionLog, session: str, after: str | None, control: Control, agent: str | None) -> None:
+    """Feed aborts and steering messages appended to the session (by any process) into `control`."""
+    async for event in log.tail(session, after, poll=0.5):
+        if isinstance(event, AbortRequested):
+            control.request_abort(event.reason)
+        elif isinstance(event, SteerMessage) and event.agent in (agent, None):
+            control.add_steer(event.seq, event.text, event.submission)
+
+
+class AgentRun:
+    """One run of an agent in its session: takes every waiting input, settles exactly once."""
+
+    def __init__(self, settings: RunSettings, runtime: SessionRuntime, agent: Agent) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.agent = agent
+        self.run_id = _new_id("run")
+        self.settled_submissions: list[str] = []
+
+    async def _acquire_lease(self, key: str) -> None:
+        while not await self.runtime.store.acquire_lease(key, self.settings.owner, LEASE_TTL):
+            await asyncio.sleep(0.25)
+
+    async def _renew_lease(self, key: str) -> None:
+        while True:
+            await asyncio.sleep(LEASE_TTL / 3)
+            await self.runtime.store.acquire_lease(key, self.settings.owner, LEASE_TTL)
+
+    async def execute(self) -> Any:
+        """Run once if an input is waiting; returns the RunResult, or None when there was nothing to do."""
+        from flue_py.harness import RunResult
+
+        store, session, agent = self.runtime.store, self.runtime.session, self.agent
+        lease = f"run:{session}"
+        await self._acquire_lease(lease)
+        renewer = asyncio.create_task(self._renew_lease(lease))
+        try:
+            events = await self.runtime.log.read(session)
+            pending = pending_inputs(events, agent=agent.name)
+            if not pending:
+                return None
+            submissions: dict[int, str | None] = {m.seq: m.submission for m in pending}
+            owner = pending[0].submission
+            writer = EventWriter(self.runtime.log, session, run=self.run_id, agent=agent.name)
+            control = Control()
+            control.submissions.update(submissions)  # inputs already taken: the watcher must not add them again
+            model = resolve_model(self.settings.model or agent.model)
+            await writer.emit(RunStarted(submission=owner, model=model.name))
+            if owner:
+                record = await store.get_submission(owner)
+                await store.update_submission(owner, state="running", attempts=(record.attempts if record else 0) + 1)
+            watcher = asyncio.create_task(
+                watch_control(self.runtime.log, session, pending[0].offset or None, control, agent.name)
+            )
+            try:
+                outcome, consumed = await self._loop(model, writer, control, events, pending, submissions)
+            except asyncio.CancelledError:
+                outcome, consumed = LoopOutcome("aborted", error="cancelled"), []
+                await asyncio.shield(self._settle(writer, owner, outcome, consumed, submissions))
+                raise
+            finally:
+                watcher.cancel()
+            await self._settle(writer, owner, outcome, consumed, submissions)
+            return RunResult(
+                outcome=outcome.outcome,
+                reply=outcome.reply,
+                session=session,
+                run=self.run_id,
+                submission=owner,
+                usage=outcome.usage,
+                error=outcome.error,
+                error_type=outcome.error_type,
+            )
+        finally:
+            renewer.cancel()
+            await store.release_lease(lease, self.settings.owner)
+
+    async def _loop(
+        self,
+        model: Model,
+        writer: EventWriter,
+        control: Control,
+        events: list[Any],
+        pending: list[UserMessage | SteerMessage],
+        submissions: dict[int, str | None],
+    ) -> tuple[LoopOutcome, list[int]]:
+        agent = self.agent
+        try:
+            tools, prompt = await self.runtime.tools_for(agent)
+        except Exception as exc:
+            log.exception("could not prepare agent %r", agent.name)
+            return LoopOutcome("failed", error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__), []
+        loop = TurnLoop(
+            model=model,
+            system_prompt=prompt,
+            tools=tools,
+            limits=agent.limits,
+            writer=writer,
+            control=control,
+            make_context=_context_factory(self.run_id, self.runtime, agent.name, control, writer),
+            parallel_tool_calls=agent.parallel_tool_calls,
+            settings=agent.settings,
+        )
+        try:
+            outcome = await loop.run(fold(events, agent=agent.name), [(m.seq, m.text) for m in pending])
+            submissions.update(control.submissions)
+        except Exception as exc:  # a bug or an unexpected provider error must still settle the run
+            log.exception("run %s of agent %r failed", self.run_id, agent.name)
+            outcome = LoopOutcome("failed", error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
+        await self.runtime.save_sandbox()
+        return outcome, loop.consumed
+
+    async def _settle(
+        self,
+        writer: EventWriter,
+        owner: str | None,
+        outcome: LoopOutcome,
+        consumed: list[int],
+        submissions: dict[int, str | None],
+    ) -> None:
+        await writer.emit(
+            RunSettled(
+                outcome=outcome.outcome,  # type: ignore[arg-type]
+                submission=owner,
+                reply=outcome.reply,
+                result=outcome.result,
+                error=outcome.error,
+                error_type=outcome.error_type,
+                usage=outcome.usage,
+            )
+        )
+        await writer.close()
+        # Every input this run consumed (the first message and any steering ones) settles with it.
+        settled = [owner] if owner else []
+        settled += [s for seq in consumed if (s := submissions.get(seq)) and s not in settled]
+        for submission in settled:
+            await self.runtime.store.update_submission(submission, state="settled", outcome=outcome.outcome)
+        self.settled_submissions = settled
+
+
+class WorkflowRunner:
+    """What `Context` delegates to: prompts run as agent loops inside the workflow's session."""
+
+    def __init__(self, runtime: SessionRuntime, settings: RunSettings, run: str) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.run = run
+        self.control = Control()
+        self.usage = Usage()
+
+    async def watch_abort(self) -> None:
+        async for event in self.runtime.log.tail(self.runtime.session, poll=0.5):
+            if isinstance(event, AbortRequested):
+                self.control.request_abort(event.reason)
+                return
+
+    async def get_sandbox(self) -> Sandbox:
+        return await self.runtime.get_sandbox()
+
+    async def prompt(self, text: str, *, agent: Agent | None, result: type[Any] | None, model: Any) -> Any:
+        workflow = self.runtime.session.split("/", 1)[0]
+        agent = agent or Agent(name=workflow, skills=[])
+        writer = EventWriter(self.runtime.log, self.runtime.session, run=self.run, agent=agent.name)
+        events = await self.runtime.log.read(self.runtime.session)
+        message = await writer.emit(UserMessage(text=text))
+        tools, prompt = await self.runtime.tools_for(agent)
+        loop = TurnLoop(
+            model=resolve_model(model or self.settings.model or agent.model),
+            system_prompt=prompt,
+            tools=tools,
+            limits=agent.limits,
+            writer=writer,
+            control=self.control,
+            make_context=_context_factory(self.run, self.runtime, agent.name, self.control, writer),
+            parallel_tool_calls=agent.parallel_tool_calls,
+            settings=agent.settings,
+            result=ResultSpec(result) if result is not None else None,
+        )
+        try:
+            outcome = await loop.run(fold(events, agent=agent.name), [(message.seq, text)])
+        finally:
+            await writer.close()
+        self.usage = self.usage + outcome.usage
+        if outcome.outcome == "aborted":
+            raise RunAborted(outcome.error or "aborted")
+        if outcome.outcome == "failed":
+            raise RunError(outcome.error or "the prompt failed")
+        return outcome.result if result is not None else outcome.reply
+

@@ -1,0 +1,311 @@
+"""The public run API: admit inputs into sessions, run agents and workflows, and control live runs.
+
+```python
+harness = Harness(store=SQLiteSessionStore(".flue/flue.db"))
+result = await harness.send(support, "Where is order A-1?", id="alice")
+await harness.abort("support/alice")          # from anywhere that shares the store
+```
+
+Every input is a submission record and a logged event before anything runs; each run settles
+exactly once with one `run_settled` event. Runs watch their own session, so an abort or a steering
+message appended by any process reaches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from flue_py._runs import AgentRun, RunSettings, SessionRuntime
+from flue_py._session_log import EventWriter, SessionLog
+from flue_py.agent import Agent
+from flue_py.events import (
+    AbortRequested,
+    Event,
+    RunSettled,
+    RunStarted,
+    SteerMessage,
+    SubmissionAdmitted,
+    Usage,
+    UserMessage,
+    WorkflowInput,
+)
+from flue_py.exceptions import RunAborted, RunError
+from flue_py.models.base import Model
+from flue_py.sessions.base import SessionStore, Submission
+from flue_py.workflow import Context, Workflow
+
+__all__ = ["Admission", "Harness", "RunResult", "WorkflowResult"]
+
+log = logging.getLogger("flue_py.harness")
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The receipt for an admitted input: where to read what happens next."""
+
+    session: str
+    submission: str
+    offset: str
+    """The offset just before this input's events: read after it to see the whole run."""
+    deduplicated: bool = False
+
+
+@dataclass
+class RunResult:
+    outcome: str
+    reply: str
+    session: str
+    run: str | None = None
+    submission: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    error_type: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "completed"
+
+
+@dataclass
+class WorkflowResult:
+    outcome: str
+    result: Any
+    session: str
+    run: str
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    error_type: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "completed"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Harness:
+    """Runs agents and workflows against one session store."""
+
+    def __init__(
+        self,
+        store: SessionStore | None = None,
+        *,
+        root: Path | str | None = None,
+        model: str | Model | None = None,
+    ) -> None:
+        if store is None:
+            from flue_py.sessions.memory import MemorySessionStore
+
+            store = MemorySessionStore()
+        self.store = store
+        self.log = SessionLog(store)
+        self.root = Path(root) if root is not None else Path.cwd()
+        self.model = model
+        """Overrides every agent's model (the CLI's `--model`)."""
+        self.owner = f"harness-{new_id()}"
+        self._runtimes: dict[str, SessionRuntime] = {}
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._waiters: dict[str, asyncio.Future[RunResult]] = {}
+
+    # -- agents ----------------------------------------------------------------------------------
+
+    async def admit(
+        self,
+        agent: Agent,
+        message: str,
+        *,
+        id: str | None = None,
+        idempotency_key: str | None = None,
+        model: str | Model | None = None,
+    ) -> Admission:
+        """Record a message for `agent`'s conversation `id` and start (or steer) its run; returns at once."""
+        session = f"{agent.name}/{id or new_id()}"
+        record, created = await self.store.put_submission(
+            Submission(
+                id=f"sub_{new_id()}",
+                session=session,
+                target=f"agent:{agent.name}",
+                payload={"text": message},
+                idempotency_key=idempotency_key,
+            )
+        )
+        head = await self.store.head(f"sessions/{session}")
+        offset = head.next_offset if head else "-1"
+        if not created:
+            return Admission(session, record.id, offset, deduplicated=True)
+        self._waiters[record.id] = asyncio.get_running_loop().create_future()
+        writer = EventWriter(self.log, session, run=None, agent=agent.name)
+        if session in self._drivers and not self._drivers[session].done():
+            # A run is live: the message joins it at the next turn boundary.
+            await writer.emit(SteerMessage(text=message, submission=record.id))
+        else:
+            await writer.emit(SubmissionAdmitted(submission=record.id))
+            await writer.emit(UserMessage(text=message, submission=record.id))
+        self._ensure_driver(agent, session, model)
+        return Admission(session, record.id, offset)
+
+    async def send(
+        self,
+        agent: Agent,
+        message: str,
+        *,
+        id: str | None = None,
+        model: str | Model | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunResult:
+        """Send a message and wait until the run that answers it settles."""
+        admission = await self.admit(agent, message, id=id, model=model, idempotency_key=idempotency_key)
+        return await self.wait(admission)
+
+    async def wait(self, admission: Admission) -> RunResult:
+        waiter = self._waiters.get(admission.submission)
+        if waiter is not None:
+            return await asyncio.shield(waiter)
+        return await self._settled_result(admission.session, admission.submission)
+
+    async def stream(self, agent: Agent, message: str, **kwargs: Any) -> AsyncIterator[Event]:
+        """Send a message and yield the session's events live until that run settles."""
+        admission = await self.admit(agent, message, **kwargs)
+        async for event in self.log.tail(admission.session, admission.offset if admission.offset != "-1" else None):
+            yield event
+            if isinstance(event, RunSettled) and event.submission == admission.submission:
+                return
+
+    async def abort(self, session: str, reason: str | None = None) -> bool:
+        """Ask the live run of `session` to stop (through the log, so it works across processes)."""
+        if not await self.log.exists(session):
+            return False
+        await EventWriter(self.log, session, run=None, agent=None).emit(AbortRequested(reason=reason))
+        return True
+
+    def _ensure_driver(self, agent: Agent, session: str, model: str | Model | None) -> None:
+        task = self._drivers.get(session)
+        if task is None or task.done():
+            self._drivers[session] = asyncio.create_task(self._drive(agent, session, model))
+
+    async def _drive(self, agent: Agent, session: str, model: str | Model | None) -> None:
+        """Run the session until no input is waiting: one run per batch of pending messages."""
+        runtime = self._runtime(session)
+        while True:
+            run = AgentRun(self._settings(model), runtime, agent)
+            result = await run.execute()
+            if result is None:
+                return
+            for submission in run.settled_submissions:
+                waiter = self._waiters.pop(submission, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(result)
+
+    def _runtime(self, session: str) -> SessionRuntime:
+        runtime = self._runtimes.get(session)
+        if runtime is None:
+            runtime = self._runtimes[session] = SessionRuntime(self.store, self.log, session, root=self.root)
+        return runtime
+
+    def _settings(self, model: str | Model | None) -> RunSettings:
+        return RunSettings(model=model or self.model, owner=self.owner)
+
+    async def _settled_result(self, session: str, submission: str) -> RunResult:
+        async for event in self.log.tail(session):
+            if isinstance(event, RunSettled) and event.submission == submission:
+                return RunResult(
+                    outcome=event.outcome,
+                    reply=event.reply or "",
+                    session=session,
+                    run=event.run,
+                    submission=submission,
+                    usage=event.usage,
+                    error=event.error,
+                    error_type=event.error_type,
+                )
+        raise AssertionError("unreachable: tail never ends")
+
+    # -- workflows -------------------------------------------------------------------------------
+
+    async def run_workflow(
+        self,
+        workflow: Workflow,
+        input: BaseModel | dict[str, Any] | str,
+        *,
+        id: str | None = None,
+        model: str | Model | None = None,
+    ) -> WorkflowResult:
+        """Validate `input` (raises pydantic.ValidationError), run the workflow, settle it exactly once."""
+        parsed = workflow.parse_input(input)
+        session = f"{workflow.name}/{id or new_id()}"
+        run_id = f"run_{new_id()}"
+        record, _ = await self.store.put_submission(
+            Submission(
+                id=f"sub_{new_id()}",
+                session=session,
+                target=f"workflow:{workflow.name}",
+                payload=parsed.model_dump(mode="json"),
+            )
+        )
+        runtime = self._runtime(session)
+        writer = EventWriter(self.log, session, run=run_id, agent=None)
+        await writer.emit(SubmissionAdmitted(submission=record.id, submission_kind="workflow"))
+        await writer.emit(WorkflowInput(workflow=workflow.name, input=parsed.model_dump(mode="json"), submission=record.id))
+        await writer.emit(RunStarted(submission=record.id))
+        await self.store.update_submission(record.id, state="running", attempts=1)
+        runner = runtime.workflow_runner(self._settings(model), run_id)
+        ctx = Context(runner, run=run_id, session=session, workflow=workflow.name)
+        outcome, value, error, error_type, dumped = "completed", None, None, None, None
+        watcher = asyncio.create_task(runner.watch_abort())
+        try:
+            body = asyncio.ensure_future(workflow(ctx, parsed))
+            done, _ = await asyncio.wait({body, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if body not in done:
+                body.cancel()
+                await asyncio.gather(body, return_exceptions=True)
+                raise RunAborted(runner.control.abort_reason or "aborted")
+            value = body.result()
+            dumped = workflow.dump_result(value)
+        except RunAborted as exc:
+            outcome, error, error_type = "aborted", str(exc), "RunAborted"
+        except Exception as exc:
+            outcome, error, error_type = "failed", f"{type(exc).__name__}: {exc}", type(exc).__name__
+            if not isinstance(exc, RunError):
+                log.exception("workflow %r failed", workflow.name)
+        finally:
+            watcher.cancel()
+        await runtime.save_sandbox()
+        await writer.emit(
+            RunSettled(
+                outcome=outcome,  # type: ignore[arg-type]
+                submission=record.id,
+                result=dumped,
+                error=error,
+                error_type=error_type,
+                usage=runner.usage,
+            )
+        )
+        await writer.close()
+        await self.store.update_submission(record.id, state="settled", outcome=outcome)
+        return WorkflowResult(
+            outcome=outcome,
+            result=value,
+            session=session,
+            run=run_id,
+            usage=runner.usage,
+            error=error,
+            error_type=error_type,
+        )
+
+    async def close(self) -> None:
+        for task in list(self._drivers.values()):
+            with contextlib.suppress(BaseException):
+                await task
+        for runtime in self._runtimes.values():
+            await runtime.close()
