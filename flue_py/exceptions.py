@@ -19,6 +19,7 @@ FlueError
 │   ├── StreamExists           PUT with a different configuration
 │   ├── StreamClosed           append to a closed stream
 │   ├── StreamGone             offset before retention, or deleted
+│   ├── InvalidOffset          an offset the stream never minted, or beyond its tail
 │   ├── ContentTypeMismatch
 │   ├── SequenceConflict       Stream-Seq regression
 │   ├── ProducerFenced         stale producer epoch
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ContentTypeMismatch",
     "FlueError",
+    "InvalidOffset",
     "LimitExceeded",
     "MissingDependencyError",
     "ModelAuthError",
@@ -147,6 +149,10 @@ class StreamClosed(StoreError):
 
 class StreamGone(StoreError):
     """The offset is before the retained range, or the stream was deleted."""
+
+
+class InvalidOffset(StoreError):
+    """The offset (or fork sub-offset) is malformed or lies beyond the stream's tail."""
 
 
 class ContentTypeMismatch(StoreError):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from flue_py.exceptions import (
     ContentTypeMismatch,
+    InvalidOffset,
     ProducerFenced,
     ProducerSequenceGap,
     SequenceConflict,
@@ -33,25 +35,80 @@ def expired(info: StreamInfo, last_access: float, now: float | None = None) -> b
 
 
 def check_same_config(existing: StreamInfo, wanted: StreamInfo) -> None:
+    """A re-create must match: content type (unless inherited), TTL, expiry, closed, fork source and point."""
     same = (
-        media_type(existing.content_type) == media_type(wanted.content_type)
+        (wanted.content_type == "" or media_type(existing.content_type) == media_type(wanted.content_type))
         and existing.ttl_seconds == wanted.ttl_seconds
         and existing.expires_at == wanted.expires_at
         and existing.closed == wanted.closed
         and existing.forked_from == wanted.forked_from
+        and (wanted.fork_offset is None or existing.fork_offset == wanted.fork_offset)
+        and existing.fork_sub_offset == wanted.fork_sub_offset
     )
     if not same:
         raise StreamExists(f"stream {existing.path!r} exists with a different configuration", path=existing.path)
+
+
+def to_index(offset: str) -> int:
+    """`parse_offset` raising InvalidOffset (a 400 at the HTTP edge) instead of ValueError."""
+    try:
+        return parse_offset(offset)
+    except ValueError:
+        raise InvalidOffset(f"invalid offset {offset!r}", offset=offset) from None
 
 
 def fork_point(source: StreamInfo, offset: str | None) -> int:
     tail = parse_offset(source.next_offset)
     if offset is None:
         return tail
-    point = parse_offset(offset)
+    point = to_index(offset)
     if point > tail:
-        raise ValueError(f"fork offset {offset!r} is beyond the tail of {source.path!r}")
+        raise InvalidOffset(f"fork offset {offset!r} is beyond the tail of {source.path!r}", offset=offset)
     return point
+
+
+def fork_prefix(messages: Sequence[bytes], point: int, sub_offset: int, *, json_mode: bool) -> list[bytes]:
+    """The messages a fork starts with: all before `point`, plus `sub_offset` more of what follows it.
+
+    JSON streams count the sub-offset in messages; byte streams in bytes of the next message (which
+    the fork gets as one shorter message). Raises InvalidOffset when the sub-offset overshoots.
+    """
+    prefix = list(messages[:point])
+    if sub_offset == 0:
+        return prefix
+    rest = messages[point:]
+    if json_mode:
+        if sub_offset > len(rest):
+            raise InvalidOffset(f"sub-offset {sub_offset} overshoots the {len(rest)} messages after the fork point")
+        return prefix + list(rest[:sub_offset])
+    if not rest or sub_offset > len(rest[0]):
+        size = len(rest[0]) if rest else 0
+        raise InvalidOffset(f"sub-offset {sub_offset} overshoots the {size}-byte message after the fork point")
+    return prefix + [rest[0][:sub_offset]]
+
+
+def fork_info(wanted: StreamInfo, source: StreamInfo, point: int, sub_offset: int) -> StreamInfo:
+    """Fill what a fork inherits from its source: content type when not given, TTL/expiry when neither is."""
+    if wanted.content_type and media_type(wanted.content_type) != media_type(source.content_type):
+        raise ContentTypeMismatch(
+            f"fork {wanted.path!r} wants {wanted.content_type!r} but {source.path!r} holds {source.content_type!r}",
+            path=wanted.path,
+        )
+    ttl, expires = wanted.ttl_seconds, wanted.expires_at
+    if ttl is None and expires is None:
+        ttl, expires = source.ttl_seconds, source.expires_at
+    return replace(
+        wanted,
+        content_type=wanted.content_type or source.content_type,
+        ttl_seconds=ttl,
+        expires_at=expires,
+        fork_offset=format_offset(point),
+        fork_sub_offset=sub_offset,
+    )
+
+
+def is_json(content_type: str) -> bool:
+    return media_type(content_type) == "application/json"
 
 
 def start_index(after: str | None, tail: int) -> int:
@@ -60,7 +117,7 @@ def start_index(after: str | None, tail: int) -> int:
         return 0
     if after == "now":
         return tail
-    return parse_offset(after)
+    return to_index(after)
 
 
 def check_append(

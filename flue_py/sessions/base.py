@@ -39,20 +39,35 @@ __all__ = [
 ]
 
 OFFSET_WIDTH = 16
-ZERO_OFFSET = "0" * OFFSET_WIDTH
+"""Digits in each of the two parts of an offset."""
+_EPOCH_PART = "0" * OFFSET_WIDTH
+ZERO_OFFSET = f"{_EPOCH_PART}_{'0' * OFFSET_WIDTH}"
 """The offset before the first message of every stream."""
 
 
 def format_offset(index: int) -> str:
-    """The offset of the `index`-th message (1-based); 0 is the position before the first message."""
-    return f"{index:0{OFFSET_WIDTH}d}"
+    """The offset after the `index`-th message (1-based); 0 is the position before the first message.
+
+    The shape `<16 digits>_<16 digits>` is the one the Durable Streams reference server mints (and
+    the conformance suite hard-codes its zero value). The first part is reserved (always zero here);
+    the second is the message index, so a session event's `seq` is `parse_offset(offset)`.
+    Fixed width keeps offsets lexicographically sortable.
+    """
+    return f"{_EPOCH_PART}_{index:0{OFFSET_WIDTH}d}"
 
 
 def parse_offset(offset: str) -> int:
     """Invert `format_offset`; raises ValueError for anything a store did not mint."""
-    if len(offset) != OFFSET_WIDTH or not offset.isdigit():
+    head, sep, tail = offset.partition("_")
+    if (
+        sep != "_"
+        or head != _EPOCH_PART
+        or len(tail) != OFFSET_WIDTH
+        or not tail.isascii()
+        or not tail.isdigit()
+    ):
         raise ValueError(f"invalid offset {offset!r}")
-    return int(offset)
+    return int(tail)
 
 
 def session_path(session: str) -> str:
@@ -82,6 +97,9 @@ class ForkSpec:
     source: str
     offset: str | None = None
     """None forks at the source's current tail."""
+    sub_offset: int = 0
+    """Also take this much of the message that follows `offset`: bytes of it in a byte stream (the
+    fork gets that prefix as one message), or further messages in a JSON stream."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +115,7 @@ class StreamInfo:
     created_at: float = 0.0
     forked_from: str | None = None
     fork_offset: str | None = None
+    fork_sub_offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +177,7 @@ class SessionStore(ABC):
         self,
         path: str,
         *,
-        content_type: str = "application/json",
+        content_type: str | None = "application/json",
         ttl_seconds: int | None = None,
         expires_at: float | None = None,
         closed: bool = False,
@@ -167,7 +186,11 @@ class SessionStore(ABC):
     ) -> tuple[StreamInfo, bool]:
         """Create a stream; returns (info, created). Same config again is a no-op (created=False).
 
-        Raises StreamExists when a stream with a different configuration is already there.
+        A fork copies the source's messages up to the fork point and inherits its content type
+        (when `content_type` is None) and its TTL / expiry (when neither is given); it never inherits
+        producer state or the closed flag. Raises StreamExists when a stream with a different
+        configuration is already there, StreamGone when the path (or the fork source) is soft-deleted,
+        StreamNotFound for a missing fork source, InvalidOffset for a fork point beyond the source.
         """
 
     @abstractmethod
@@ -202,11 +225,21 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def head(self, path: str) -> StreamInfo | None:
-        """The stream's metadata, or None if there is no such stream (or it expired)."""
+        """The stream's metadata, or None if there is no such stream (or it expired).
+
+        Raises StreamGone for a soft-deleted stream (see `delete`). Does not slide a TTL window.
+        """
+
+    async def touch(self, path: str) -> None:
+        """Slide the TTL window of `path` as a read would (no-op for streams without a TTL)."""
 
     @abstractmethod
     async def delete(self, path: str) -> bool:
-        """Remove a stream; False if there was none."""
+        """Remove a stream; False if there was none.
+
+        A stream that live forks still reference is soft-deleted instead: its path answers StreamGone
+        until the last fork goes, and then it is removed too (cascading up a fork chain).
+        """
 
     @abstractmethod
     async def list_streams(self, prefix: str = "", *, limit: int = 100) -> list[StreamInfo]:

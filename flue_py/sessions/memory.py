@@ -30,9 +30,11 @@ __all__ = ["MemorySessionStore"]
 class _Stream:
     info: StreamInfo
     messages: list[bytes] = field(default_factory=list)
-    """Message i (1-based) is messages[i - 1 - base]."""
-    base: int = 0
-    """Messages before this index belong to the fork source (copied at fork time in this backend)."""
+    """Message i (1-based) is messages[i - 1]; a fork's inherited prefix is copied at fork time."""
+    source: _Stream | None = None
+    """The stream this one was forked from (kept referenced until this fork goes)."""
+    deleted: bool = False
+    """Soft-deleted: forks still reference it, so its path answers StreamGone until they go."""
     last_stream_seq: str | None = None
     producers: dict[str, tuple[int, int]] = field(default_factory=dict)
     """producer id -> (epoch, last seq)."""
@@ -52,10 +54,15 @@ class MemorySessionStore(SessionStore):
     # -- streams -------------------------------------------------------------------------------
 
     def _live(self, path: str) -> _Stream | None:
+        """The stream at `path` (None if missing or just expired); raises StreamGone if soft-deleted."""
         stream = self._streams.get(path)
-        if stream is not None and _rules.expired(stream.info, stream.last_access):
-            del self._streams[path]
+        if stream is None:
             return None
+        if stream.deleted:
+            raise StreamGone(f"stream {path!r} was deleted", path=path)
+        if _rules.expired(stream.info, stream.last_access):
+            self._remove(stream)
+            return self._live(path)
         return stream
 
     def _get(self, path: str) -> _Stream:
@@ -64,6 +71,28 @@ class MemorySessionStore(SessionStore):
             raise StreamNotFound(f"no stream at {path!r}", path=path)
         return stream
 
+    def _has_refs(self, stream: _Stream) -> bool:
+        for other in list(self._streams.values()):
+            if other.source is stream and not other.deleted and _rules.expired(other.info, other.last_access):
+                self._remove(other)
+        return any(other.source is stream for other in self._streams.values())
+
+    def _remove(self, stream: _Stream) -> None:
+        """Soft-delete while forks reference `stream`; else drop it and cascade to soft-deleted sources."""
+        if self._has_refs(stream):
+            stream.deleted = True
+            return
+        current: _Stream | None = stream
+        while current is not None:
+            if self._streams.get(current.info.path) is current:
+                del self._streams[current.info.path]
+            self._wake(current.info.path)
+            parent = current.source
+            current.source = None
+            if parent is None or not parent.deleted or self._has_refs(parent):
+                return
+            current = parent
+
     def _touch(self, stream: _Stream) -> None:
         stream.last_access = time.time()
 
@@ -71,7 +100,7 @@ class MemorySessionStore(SessionStore):
         self,
         path: str,
         *,
-        content_type: str = "application/json",
+        content_type: str | None = "application/json",
         ttl_seconds: int | None = None,
         expires_at: float | None = None,
         closed: bool = False,
@@ -82,25 +111,30 @@ class MemorySessionStore(SessionStore):
             existing = self._live(path)
             wanted = StreamInfo(
                 path=path,
-                content_type=content_type,
+                content_type=content_type or ("" if fork else "application/octet-stream"),
                 next_offset=format_offset(0),
                 closed=closed,
                 ttl_seconds=ttl_seconds,
                 expires_at=expires_at,
                 created_at=time.time(),
                 forked_from=fork.source if fork else None,
+                fork_offset=format_offset(_rules.to_index(fork.offset)) if fork and fork.offset else None,
+                fork_sub_offset=fork.sub_offset if fork else 0,
             )
             if existing is not None:
                 _rules.check_same_config(existing.info, wanted)
                 return existing.info, False
             messages: list[bytes] = []
+            source: _Stream | None = None
             if fork is not None:
                 source = self._get(fork.source)
-                upto = _rules.fork_point(source.info, fork.offset)
-                messages = list(source.messages[:upto])
-                wanted = replace(wanted, fork_offset=format_offset(upto))
+                point = _rules.fork_point(source.info, fork.offset)
+                wanted = _rules.fork_info(wanted, source.info, point, fork.sub_offset)
+                json_mode = _rules.is_json(source.info.content_type)
+                messages = _rules.fork_prefix(source.messages, point, fork.sub_offset, json_mode=json_mode)
             messages.extend(initial)
-            stream = _Stream(info=replace(wanted, next_offset=format_offset(len(messages))), messages=messages)
+            info = replace(wanted, next_offset=format_offset(len(messages)))
+            stream = _Stream(info=info, messages=messages, source=source)
             self._streams[path] = stream
             self._wake(path)
             return stream.info, True
@@ -159,9 +193,7 @@ class MemorySessionStore(SessionStore):
     async def read(self, path: str, after: str | None = None, *, limit: int = 1000) -> ReadResult:
         stream = self._get(path)
         self._touch(stream)
-        start = _rules.start_index(after, len(stream.messages))
-        if start < stream.base:
-            raise StreamGone(f"offset {after!r} is before the retained range of {path!r}", path=path)
+        start = min(_rules.start_index(after, len(stream.messages)), len(stream.messages))
         end = min(len(stream.messages), start + limit)
         batch = [Message(format_offset(i + 1), stream.messages[i]) for i in range(start, end)]
         up_to_date = end >= len(stream.messages)
@@ -187,7 +219,10 @@ class MemorySessionStore(SessionStore):
             waiters = self._waiters.get(path, [])
             if waiter in waiters:
                 waiters.remove(waiter)
-        stream = self._live(path)
+        try:
+            stream = self._live(path)
+        except StreamGone:
+            return False
         return stream is not None and (start < len(stream.messages) or stream.info.closed)
 
     def _wake(self, path: str) -> None:
@@ -196,17 +231,30 @@ class MemorySessionStore(SessionStore):
                 waiter.set_result(None)
 
     async def head(self, path: str) -> StreamInfo | None:
+        """Metadata, or None when missing or expired; raises StreamGone for a soft-deleted fork source."""
         stream = self._live(path)
         return stream.info if stream else None
 
+    async def touch(self, path: str) -> None:
+        """Slide the TTL window of `path`."""
+        stream = self._live(path)
+        if stream is not None:
+            self._touch(stream)
+
     async def delete(self, path: str) -> bool:
         async with self._lock:
-            removed = self._streams.pop(path, None) is not None
-            self._wake(path)
-            return removed
+            stream = self._live(path)
+            if stream is None:
+                return False
+            self._remove(stream)
+            return True
 
     async def list_streams(self, prefix: str = "", *, limit: int = 100) -> list[StreamInfo]:
-        infos = [s.info for p, s in list(self._streams.items()) if p.startswith(prefix) and self._live(p)]
+        infos = [
+            s.info
+            for p, s in list(self._streams.items())
+            if p.startswith(prefix) and not s.deleted and not _rules.expired(s.info, s.last_access)
+        ]
         infos.sort(key=lambda info: info.created_at, reverse=True)
         return infos[:limit]
 
