@@ -166,8 +166,12 @@ def check_append(
             if producer.epoch < epoch:
                 raise ProducerFenced(f"producer epoch {producer.epoch} is stale", current_epoch=epoch)
             if producer.epoch > epoch and producer.seq != 0:
+                # `new_epoch` lets the HTTP edge answer 400 (a malformed epoch bump), not 409 (a gap).
                 raise ProducerSequenceGap(
-                    "a new producer epoch must start at sequence 0", expected_seq=0, received_seq=producer.seq
+                    "a new producer epoch must start at sequence 0",
+                    expected_seq=0,
+                    received_seq=producer.seq,
+                    new_epoch=True,
                 )
             if producer.epoch == epoch and producer.seq != last_seq + 1:
                 raise ProducerSequenceGap(
