@@ -154,9 +154,7 @@ def _check_fields(report: _Report, parsed: ParsedFile, directory_name: str) -> N
     elif not description.strip():
         report.error("'description' must not be empty", "description")
     elif len(description) > MAX_DESCRIPTION:
-        report.error(
-            f"'description' is {len(description)} characters; the limit is {MAX_DESCRIPTION}", "description"
-        )
+        report.error(f"'description' is {len(description)} characters; the limit is {MAX_DESCRIPTION}", "description")
 
     if "license" in data and not (isinstance(data["license"], str) and data["license"].strip()):
         report.error("'license' must be a non-empty string (a license name or a bundled file)", "license")

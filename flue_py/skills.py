@@ -171,7 +171,8 @@ def load_skill(directory: Path | str) -> Skill:
         raise SkillLoadError(path, 1, f"cannot read SKILL.md: {exc.strerror or exc}") from exc
     data = parsed.data
     if parsed.repaired_line is not None:
-        _warn(f"{path}:{parsed.repaired_line}: frontmatter only parsed after quoting values that contain ': '; quote them")
+        line = parsed.repaired_line
+        _warn(f"{path}:{line}: frontmatter only parsed after quoting values that contain ': '; quote them")
 
     description = data.get("description")
     if description is None or isinstance(description, (dict, list)) or not str(description).strip():

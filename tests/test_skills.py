@@ -29,8 +29,15 @@ from flue_py.tools import Tool, ToolContext
 REPO = Path(__file__).resolve().parent.parent
 
 
-def write_skill(root: Path, directory: str, frontmatter: str | None, body: str = "Do the thing.", *,
-                under: str = "skills", filename: str = "SKILL.md") -> Path:
+def write_skill(
+    root: Path,
+    directory: str,
+    frontmatter: str | None,
+    body: str = "Do the thing.",
+    *,
+    under: str = "skills",
+    filename: str = "SKILL.md",
+) -> Path:
     skill_dir = root / under / directory
     skill_dir.mkdir(parents=True, exist_ok=True)
     text = body if frontmatter is None else f"---\n{frontmatter.strip()}\n---\n{body}\n"
@@ -47,7 +54,8 @@ def ctx(run: str = "run-1", emitted: list[Any] | None = None) -> ToolContext:
         assert emitted is not None
         emitted.append(event)
 
-    return ToolContext(run=run, session="s-1", agent="support", call_id="c-1", emit=emit if emitted is not None else None)
+    on_emit = emit if emitted is not None else None
+    return ToolContext(run=run, session="s-1", agent="support", call_id="c-1", emit=on_emit)
 
 
 def tools_by_name(skills: list[Skill]) -> dict[str, Tool]:
@@ -216,6 +224,9 @@ def test_read_resource_returns_text_and_refuses_escapes(tmp_path: Path) -> None:
             skill.read_resource(bad)
     with pytest.raises(UserError, match="links outside"):
         skill.read_resource("leak.txt")
+    os.symlink(tmp_path, directory / "leakdir")
+    with pytest.raises(UserError, match="links outside"):
+        skill.read_resource("leakdir/secret.txt")
     with pytest.raises(UserError, match="hidden"):
         skill.read_resource(".env")
     with pytest.raises(NotFoundError):
@@ -290,8 +301,12 @@ async def test_activation_returns_body_and_resources_and_emits(refunds: Skill) -
     assert resources.splitlines()[1:] == ["- POLICY.md", "- references/FAQ.md", "</skill_resources>"]
     assert output == render_activation(refunds)
     assert len(emitted) == 1 and isinstance(emitted[0], SkillActivated)
-    assert (emitted[0].name, emitted[0].run, emitted[0].session, emitted[0].agent) == ("refunds", "run-1", "s-1",
-                                                                                         "support")
+    assert (emitted[0].name, emitted[0].run, emitted[0].session, emitted[0].agent) == (
+        "refunds",
+        "run-1",
+        "s-1",
+        "support",
+    )
 
 
 async def test_activation_without_resources_or_emit(tmp_path: Path) -> None:

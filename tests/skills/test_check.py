@@ -57,25 +57,46 @@ def test_allowed_tools_list_is_valid(write_skill) -> None:
         ("listdesc", "name: listdesc\ndescription:\n  - a", 3, "'description' must be a string, not a list"),
         ("long", f"name: long\ndescription: {'d' * 1025}", 3, "'description' is 1025 characters; the limit is 1024"),
         ("lic", f"name: lic\n{DESC}\nlicense: 3", 4, "'license' must be a non-empty string"),
-        ("compat", f"name: compat\n{DESC}\ncompatibility: {'c' * 501}", 4,
-         "'compatibility' is 501 characters; the limit is 500"),
+        (
+            "compat",
+            f"name: compat\n{DESC}\ncompatibility: {'c' * 501}",
+            4,
+            "'compatibility' is 501 characters; the limit is 500",
+        ),
         ("compat", f"name: compat\n{DESC}\ncompatibility: ''", 4, "'compatibility' must not be empty when given"),
         ("compat", f"name: compat\n{DESC}\ncompatibility: [a]", 4, "'compatibility' must be a string, not a list"),
-        ("meta", f"name: meta\n{DESC}\nmetadata: text", 4,
-         "'metadata' must be a mapping of strings to strings, not str"),
-        ("meta", f"name: meta\n{DESC}\nmetadata:\n  author: me\n  version: 1.0", 6,
-         "metadata value for 'version' must be a string, not a number (quote it)"),
+        (
+            "meta",
+            f"name: meta\n{DESC}\nmetadata: text",
+            4,
+            "'metadata' must be a mapping of strings to strings, not str",
+        ),
+        (
+            "meta",
+            f"name: meta\n{DESC}\nmetadata:\n  author: me\n  version: 1.0",
+            6,
+            "metadata value for 'version' must be a string, not a number (quote it)",
+        ),
         ("meta", f"name: meta\n{DESC}\nmetadata:\n  1: one", 5, "metadata key 1 must be a string"),
-        ("tools", f"name: tools\n{DESC}\nallowed-tools: 7", 4,
-         "'allowed-tools' must be a space-separated string or a list of strings, not a number"),
-        ("tools", f"name: tools\n{DESC}\nallowed-tools:\n  - Read\n  - 3", 4,
-         "'allowed-tools' list items must all be strings"),
+        (
+            "tools",
+            f"name: tools\n{DESC}\nallowed-tools: 7",
+            4,
+            "'allowed-tools' must be a space-separated string or a list of strings, not a number",
+        ),
+        (
+            "tools",
+            f"name: tools\n{DESC}\nallowed-tools:\n  - Read\n  - 3",
+            4,
+            "'allowed-tools' list items must all be strings",
+        ),
         ("extra", f"name: extra\n{DESC}\nversion: 2\nmodel: x", 4, "unexpected field 'version' in frontmatter"),
         ("dupe", f"name: dupe\n{DESC}\nname: dupe", 4, "field 'name' is given more than once"),
     ],
 )
-def test_each_rule_is_reported_at_its_line(write_skill, directory: str, frontmatter: str, line: int,
-                                           message: str) -> None:
+def test_each_rule_is_reported_at_its_line(
+    write_skill, directory: str, frontmatter: str, line: int, message: str
+) -> None:
     problems = check_skill(write_skill(directory, frontmatter))
     found = errors(problems)
     assert any(got_line == line and message in got for got_line, got in found), found
@@ -103,8 +124,11 @@ def test_name_is_nfkc_normalized_before_checking(write_skill) -> None:
         ("# No frontmatter\n", 1, "must start with a '---' line"),
         ("", 1, "must start with a '---' line"),
         ("---\nname: x\ndescription: y\n", 1, "never closed"),
-        ("---\nname: bad\ndescription: Use when: asked\n---\nbody\n", 3,
-         "not valid YAML: mapping values are not allowed here (quote values that contain ': ')"),
+        (
+            "---\nname: bad\ndescription: Use when: asked\n---\nbody\n",
+            3,
+            "not valid YAML: mapping values are not allowed here (quote values that contain ': ')",
+        ),
         ("---\nname: bad\ndescription: [oops\n---\nbody\n", 3, "not valid YAML"),
         ("---\n- a\n- b\n---\nbody\n", 2, "frontmatter must be a mapping of fields, not a list"),
     ],

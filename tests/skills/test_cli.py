@@ -36,10 +36,18 @@ def test_list_json(project: Path) -> None:
     result = runner.invoke(app, ["list", "--root", str(project), "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == [
-        {"name": "alpha", "description": DESC.split(": ", 1)[1], "location": "skills/alpha/SKILL.md",
-         "resources": ["NOTES.md"]},
-        {"name": "beta", "description": DESC.split(": ", 1)[1], "location": ".agents/skills/beta/SKILL.md",
-         "resources": []},
+        {
+            "name": "alpha",
+            "description": DESC.split(": ", 1)[1],
+            "location": "skills/alpha/SKILL.md",
+            "resources": ["NOTES.md"],
+        },
+        {
+            "name": "beta",
+            "description": DESC.split(": ", 1)[1],
+            "location": ".agents/skills/beta/SKILL.md",
+            "resources": [],
+        },
     ]
 
 
@@ -96,8 +104,12 @@ def test_check_json(write_skill, tmp_path: Path) -> None:
         "errors": 1,
         "warnings": 0,
         "problems": [
-            {"path": "skills/bad/SKILL.md", "line": 1, "message": "missing required field 'description'",
-             "severity": "error"}
+            {
+                "path": "skills/bad/SKILL.md",
+                "line": 1,
+                "message": "missing required field 'description'",
+                "severity": "error",
+            }
         ],
     }
 
