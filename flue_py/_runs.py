@@ -151,6 +151,9 @@ class AgentRun:
         from flue_py.harness import RunResult
 
         store, session, agent = self.runtime.store, self.runtime.session, self.agent
+        # Cheap check first, so an idle session never takes (and then holds) the lease.
+        if not pending_inputs(await self.runtime.log.read(session), agent=agent.name):
+            return None
         lease = f"run:{session}"
         await self._acquire_lease(lease)
         renewer = asyncio.create_task(self._renew_lease(lease))
@@ -208,7 +211,7 @@ class AgentRun:
         try:
             tools, prompt = await self.runtime.tools_for(agent)
         except Exception as exc:
-            log.exception("could not prepare agent %r", agent.name)
+            log.debug("could not prepare agent %r", agent.name, exc_info=True)
             return LoopOutcome("failed", error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__), []
         loop = TurnLoop(
             model=model,
@@ -225,7 +228,7 @@ class AgentRun:
             outcome = await loop.run(fold(events, agent=agent.name), [(m.seq, m.text) for m in pending])
             submissions.update(control.submissions)
         except Exception as exc:  # a bug or an unexpected provider error must still settle the run
-            log.exception("run %s of agent %r failed", self.run_id, agent.name)
+            log.debug("run %s of agent %r failed", self.run_id, agent.name, exc_info=True)
             outcome = LoopOutcome("failed", error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
         await self.runtime.save_sandbox()
         return outcome, loop.consumed

@@ -277,7 +277,7 @@ class Harness:
         except Exception as exc:
             outcome, error, error_type = "failed", f"{type(exc).__name__}: {exc}", type(exc).__name__
             if not isinstance(exc, RunError):
-                log.exception("workflow %r failed", workflow.name)
+                log.debug("workflow %r failed", workflow.name, exc_info=True)
         finally:
             watcher.cancel()
         await runtime.save_sandbox()
