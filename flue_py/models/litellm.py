@@ -92,6 +92,16 @@ def _detail(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _by_status(status: object, model: str, detail: str) -> ModelError:
+    if status in (401, 403):
+        return ModelAuthError(f"credentials rejected for {model!r}: {detail}")
+    if status == 429:
+        return ModelRateLimited(f"rate limited by the provider of {model!r}: {detail}")
+    if isinstance(status, int) and status >= 500:
+        return ModelUnavailable(f"{model!r} is unavailable: {detail}")
+    return ModelError(f"{model!r} failed: {detail}")
+
+
 @contextmanager
 def _map_litellm_errors(litellm: ModuleType, model: str) -> Iterator[None]:
     """Re-raise litellm's exceptions as flue_py's, keeping the original as `__cause__`."""
@@ -117,10 +127,8 @@ def _map_litellm_errors(litellm: ModuleType, model: str) -> Iterator[None]:
         e.BadGatewayError,
     ) as exc:
         raise ModelUnavailable(f"{model!r} is unavailable: {_detail(exc)}") from exc
-    except e.APIError as exc:  # any other status litellm did not classify
-        status = getattr(exc, "status_code", None)
-        kind = ModelUnavailable if isinstance(status, int) and status >= 500 else ModelError
-        raise kind(f"{model!r} failed: {_detail(exc)}") from exc
+    except e.APIError as exc:  # a status litellm did not classify (it leaves OpenAI's 403 as a bare APIError)
+        raise _by_status(getattr(exc, "status_code", None), model, _detail(exc)) from exc
     except e.OpenAIError as exc:  # the root of litellm's mapped errors
         raise ModelError(f"{model!r} failed: {_detail(exc)}") from exc
 
