@@ -78,7 +78,8 @@ class SessionRuntime:
         tools: list[Tool] = list(agent.tools)  # type: ignore[arg-type]
         prompt = agent.system_prompt()
         if agent.sandbox:
-            from flue_py.sandbox.toolset import BUILTIN_TOOL_NAMES, sandbox_tools
+            from flue_py.sandbox.toolset import TOOL_NAMES as BUILTIN_TOOL_NAMES
+            from flue_py.sandbox.toolset import sandbox_tools
 
             await self.get_sandbox(agent)
             enabled = set(agent.builtin_tools) if agent.builtin_tools is not None else set(BUILTIN_TOOL_NAMES)
