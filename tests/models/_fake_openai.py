@@ -172,7 +172,11 @@ class FakeOpenAIServer:
     @staticmethod
     def _usage(reply: Reply) -> dict[str, int]:
         total = reply.prompt_tokens + reply.completion_tokens
-        return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens, "total_tokens": total}
+        return {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": total,
+        }
 
     def _deltas(self, reply: Reply) -> Iterator[dict[str, Any]]:
         yield {"role": "assistant", "content": ""}
@@ -188,7 +192,8 @@ class FakeOpenAIServer:
                 yield {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
 
     async def _sse(self, reply: Reply, include_usage: bool) -> AsyncIterator[bytes]:
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": reply.model}
+        created = int(time.time())
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": reply.model}
         chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in self._deltas(reply)]
         chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": self._finish(reply)}]})
         if include_usage:  # OpenAI sends usage last, in a chunk with no choices
@@ -209,7 +214,11 @@ class FakeOpenAIServer:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if reply.tool_calls:
             message["tool_calls"] = [
-                {"id": c.id or f"call_{i}", "type": "function", "function": {"name": c.name, "arguments": c.arguments_json}}
+                {
+                    "id": c.id or f"call_{i}",
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments_json},
+                }
                 for i, c in enumerate(reply.tool_calls)
             ]
         return {

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flue_py.exceptions import FlueError, ModelAuthError, ModelError, ModelRateLimited, ModelUnavailable
+from flue_py.messages import ChatMessage, ToolSpec
 from flue_py.models import base
 from flue_py.models.base import (
     FinishPart,
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm")
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ModelRequest(messages=[{"role": "user", "content": "hi"}])
-WEATHER_TOOL = {
+WEATHER_TOOL: ToolSpec = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -116,7 +117,8 @@ async def test_parallel_tool_calls_are_kept_apart_by_index() -> None:
 
 
 async def test_text_before_tool_call_and_reasoning() -> None:
-    reply = Reply(text="Let me check.", reasoning="The user wants weather.", tool_calls=[Call("get_weather", {"city": "Oslo"})])
+    call = Call("get_weather", {"city": "Oslo"})
+    reply = Reply(text="Let me check.", reasoning="The user wants weather.", tool_calls=[call])
     with FakeOpenAIServer([reply]) as url:
         parts = await collect(fake_model(url))
 
@@ -164,8 +166,11 @@ async def test_cost_uses_the_requested_model_not_the_name_the_server_reports() -
 
 
 async def test_request_body_as_the_server_saw_it() -> None:
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Rome?"}]
-    request = ModelRequest(messages=messages, tools=[WEATHER_TOOL], settings={"temperature": 0.2})  # type: ignore[list-item]
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Rome?"},
+    ]
+    request = ModelRequest(messages=messages, tools=[WEATHER_TOOL], settings={"temperature": 0.2})
     server = FakeOpenAIServer(["Sunny.", "Again."])
     with server as url:
         model = fake_model(url, max_tokens=50)
@@ -249,7 +254,8 @@ async def test_missing_key_names_the_environment_variable(monkeypatch: pytest.Mo
 async def test_missing_key_offers_each_alternative(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
-    with pytest.raises(ModelAuthError, match=r"set (GOOGLE_API_KEY or GEMINI_API_KEY|GEMINI_API_KEY or GOOGLE_API_KEY)$"):
+    either = r"set (GOOGLE_API_KEY or GEMINI_API_KEY|GEMINI_API_KEY or GOOGLE_API_KEY)$"
+    with pytest.raises(ModelAuthError, match=either):
         await collect(LiteLLMModel("gemini/gemini-2.0-flash"))
 
 
@@ -266,7 +272,8 @@ async def test_key_check_is_skipped_when_the_caller_says_where_to_connect(monkey
 async def test_guard_blocks_remote_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "ALLOW_MODEL_REQUESTS", False)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-would-be-real")
-    for model in (LiteLLMModel("anthropic/claude-sonnet-4-5"), LiteLLMModel("openai/x", api_base="https://api.example.com/v1")):
+    remote = [LiteLLMModel("anthropic/claude-sonnet-4-5"), LiteLLMModel("openai/x", api_base="https://api.example.com/v1")]
+    for model in remote:
         with pytest.raises(ModelRequestsBlocked, match="real model requests are blocked in tests") as info:
             await collect(model)
         assert isinstance(info.value, FlueError) and isinstance(info.value, RuntimeError)
