@@ -28,8 +28,8 @@ from typing import Any
 import bashkit
 
 from flue_py.exceptions import SandboxError
-from flue_py.sandbox._fidelity import fidelity_builtins
 from flue_py.sandbox._limits import SandboxLimits
+from flue_py.sandbox._ls import run_ls
 from flue_py.sandbox._outcome import classify, limit_message
 from flue_py.sandbox._paths import load_project, resolve, shell_quote
 from flue_py.sandbox._seq import run_seq
@@ -42,6 +42,11 @@ _BACKEND_FILE_CAP = 10_000_000
 _BACKEND_FS_CAP = 100_000_000
 _STDIN_PATH = "/tmp/.flue-stdin"
 _SLEEP_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _ls_builtin(ctx: Any) -> Any:
+    out, err, code = run_ls(ctx)
+    return bashkit.BuiltinResult(stdout=out, stderr=err, exit_code=code)
 
 
 class BashSandbox(Sandbox):
@@ -109,7 +114,9 @@ class BashSandbox(Sandbox):
             "max_loop_iterations": self.limits.loop_iterations,
             "max_memory": self.limits.variable_bytes,
             "timeout_seconds": self.limits.wall_time,
-            "custom_builtins": {"seq": self._seq_builtin, "sleep": self._sleep_builtin, **fidelity_builtins()},
+            # Replacements for bashkit commands: `seq` fails loudly at the limit, `sleep` wakes on timeout
+            # or abort, and `ls` prints GNU's format (see _ls.py).
+            "custom_builtins": {"seq": self._seq_builtin, "sleep": self._sleep_builtin, "ls": _ls_builtin},
         }
         if self._network is not None:
             kwargs["network"] = {"allow": self._network}
