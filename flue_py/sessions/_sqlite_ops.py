@@ -402,6 +402,7 @@ def read(
         next_offset=format_offset(end),
         up_to_date=end >= row.tail,
         closed=end >= row.tail and row.info.closed,
+        info=row.info,
     )
     return result, row.info.ttl_seconds is not None
 

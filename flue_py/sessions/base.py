@@ -139,6 +139,8 @@ class ReadResult:
     """The read reached the tail of the stream."""
     closed: bool
     """The stream is closed and this read reached its final offset."""
+    info: StreamInfo | None = None
+    """The stream's metadata as of this read (saves the HTTP layer a `head` round trip)."""
 
 
 SubmissionState = Literal["pending", "running", "settled"]

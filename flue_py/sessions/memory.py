@@ -202,6 +202,7 @@ class MemorySessionStore(SessionStore):
             next_offset=format_offset(end),
             up_to_date=up_to_date,
             closed=up_to_date and stream.info.closed,
+            info=stream.info,
         )
 
     async def wait(self, path: str, after: str | None, timeout: float) -> bool:
