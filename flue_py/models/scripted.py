@@ -178,6 +178,8 @@ def generate_example(schema: dict[str, Any], defs: dict[str, Any] | None = None)
         return generate_example(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
     if "default" in schema:
         return schema["default"]
+    if schema.get("examples"):
+        return schema["examples"][0]
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:

@@ -1,0 +1,3 @@
+from flue_py.cli import main
+
+main()
