@@ -10,6 +10,8 @@ import typer
 
 import importlib.util
 
+from flue_py.cli import build as _build
+from flue_py.cli import init as _init
 from flue_py.cli import run as _run
 from flue_py.cli import skills as _skills
 
@@ -22,7 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("init")(_init.init)
 app.command("run")(_run.run)
+app.command("build")(_build.build)
 if importlib.util.find_spec("flue_py.cli.sessions") is not None:
     from flue_py.cli import sessions as _sessions
 
