@@ -152,7 +152,7 @@ def load_config(root: Path, *, env: bool = True) -> FlueConfig:
 
     Raises ConfigError with one line naming the file, the key and the fix.
     """
-    root = Path(root)
+    root = Path(root).resolve()
     path = root / CONFIG_FILE
     data: dict[str, Any] = {}
     if path.is_file():
@@ -197,13 +197,17 @@ def _describe(exc: ValidationError, source: str) -> str:
     section, key = loc[:-1], loc[-1] if loc else ""
     where = (f"[{'.'.join(section)}] " if section else "") + key
     if error["type"] == "extra_forbidden":
-        known = _KNOWN.get(section[:1] if section else (), "")
+        if not section:
+            return f"{source}: [{key}]: unknown section — remove it or fix the spelling (known: {_KNOWN[()]})"
+        known = _KNOWN.get(section[:1], "")
         return f"{source}: {where}: unknown key — remove it or fix the spelling (known: {known})"
     if len(loc) == 1 and error["type"] in ("model_type", "model_attributes_type"):
         return f"{source}: [{key}]: should be a table — write it as a [{key}] section"
+    # Pydantic's "..., unable to parse string as an integer" adds nothing the fix does not say.
+    message = str(error["msg"]).split(", unable to", 1)[0]
     example = _EXAMPLES.get(loc[:2]) if len(loc) >= 2 else None
     fix = f"set it to {example}" if example else "fix the value"
     if source.startswith("environment"):
         # The environment has no sections; name the variable and the value only.
-        return f"{source}: {error['msg']} (got {error.get('input')!r}) — {fix}"
-    return f"{source}: {where}: {error['msg']} — {fix}"
+        return f"{source}: {message} (got {error.get('input')!r}) — {fix}"
+    return f"{source}: {where}: {message} — {fix}"

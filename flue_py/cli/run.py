@@ -42,12 +42,15 @@ def run(
     project: Annotated[Path | None, typer.Option("--project", help="Project directory [default: here].")] = None,
 ) -> None:
     """Run an agent (`-m`) or a workflow (`--input`) from this project and print its reply."""
-    from flue_py.cli._project import load_project
+    from flue_py.cli._project import find_root, load_project
+    from flue_py.config import load_config, resolve_store_url
     from flue_py.exceptions import UserError
     from flue_py.workflow import Workflow
 
     try:
-        proj = load_project(project)
+        # Configuration first: .env must be in the environment before the agents' modules are imported.
+        config = load_config(find_root(project))
+        proj = load_project(config.root)
         target = proj.get(name)
     except UserError as exc:
         raise _fail(str(exc)) from None
@@ -61,6 +64,9 @@ def run(
         if message is None:
             raise _fail(f"agent {name!r} needs a message: flue run {name} -m 'hello'")
         payload = message
+    # --model > FLUE_MODEL > flue.toml [project] model > the agent's own; a --store path is relative to here.
+    model = model or config.model
+    store = resolve_store_url(store, Path.cwd()) if store else config.store_url()
     code = asyncio.run(_execute(proj.root, target, payload, id=id, model=model, store_url=store, as_json=as_json))
     raise typer.Exit(code)
 
@@ -75,9 +81,7 @@ async def _execute(
     from flue_py.sessions import open_store
     from flue_py.workflow import Workflow
 
-    url = store_url or DEFAULT_STORE
-    if url == DEFAULT_STORE:
-        url = f"sqlite:///{root / '.flue' / 'flue.db'}"
+    url = store_url or f"sqlite:///{root / '.flue' / 'flue.db'}"
     try:
         store = open_store(url)
     except UserError as exc:
