@@ -77,6 +77,9 @@ class BashSandbox(Sandbox):
         self._hits: list[str] = []
         self._wake: asyncio.Event | None = None
         self._timed_out = False
+        self._overflow = False
+        self._chunks: tuple[list[str], list[str]] = ([], [])
+        self._seen = 0
         self._execs = 0
         self._lock = asyncio.Lock()
         self._bash = bashkit.Bash(cwd=self._cwd, env=self._env, **self._engine_kwargs())
@@ -184,7 +187,8 @@ class BashSandbox(Sandbox):
     async def _exec_locked(self, script: str, timeout: float | None) -> ExecResult:
         loop = asyncio.get_running_loop()
         self._hits = []
-        self._timed_out = False
+        self._timed_out = self._overflow = False
+        self._chunks, self._seen = ([], []), 0
         self._wake = asyncio.Event()
         bash = self._bash
         timer = None
@@ -193,7 +197,7 @@ class BashSandbox(Sandbox):
         started = time.perf_counter()
 
         async def run() -> Any:
-            return await bash.execute(script)
+            return await bash.execute(script, on_output=self._on_output)
 
         task = asyncio.ensure_future(run())
         try:
@@ -215,9 +219,18 @@ class BashSandbox(Sandbox):
             with suppress(Exception):
                 if self._fs.exists(_STDIN_PATH):
                     self._fs.remove(_STDIN_PATH)
-        if self._timed_out:
+        if self._timed_out or self._overflow:
             bash.clear_cancel()
         return self._result(raw, timeout, time.perf_counter() - started)
+
+    def _on_output(self, out: str, err: str) -> None:
+        """Keep what the script printed (bashkit drops it when a limit ends the script) and stop a flood early."""
+        self._chunks[0].append(out)
+        self._chunks[1].append(err)
+        self._seen += len(out) + len(err)
+        if self._seen > self.limits.output_bytes and not self._overflow:
+            self._overflow = True
+            self._stop(self._bash)
 
     def _expire(self) -> None:
         self._timed_out = True
@@ -231,10 +244,16 @@ class BashSandbox(Sandbox):
     def _result(self, raw: Any, timeout: float | None, duration: float) -> ExecResult:
         stdout, stderr, code = raw.stdout, raw.stderr, raw.exit_code
         error = raw.error
+        if error and not stdout:
+            stdout = "".join(self._chunks[0])
+            printed = "".join(self._chunks[1])
+            stderr = stderr if printed in stderr else printed + stderr
         limit: str | None = None
         detail = ""
         if self._timed_out:
             limit, detail = "timeout", f"exec ran longer than {timeout:g}s"
+        elif self._overflow:
+            limit, detail = "output_bytes", f"output longer than {self.limits.output_bytes} bytes"
         elif self._hits:
             limit, detail = self._hits[0], "see stderr"
         else:
