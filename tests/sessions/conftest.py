@@ -13,6 +13,7 @@ import pytest
 
 from flue_py.sessions import open_store
 from flue_py.sessions.base import SessionStore
+from tests.sessions._redis import redis_store
 
 
 def _redis(tmp: Path) -> SessionStore:
@@ -25,7 +26,7 @@ def _redis(tmp: Path) -> SessionStore:
 BACKENDS: dict[str, Callable[[Path], SessionStore]] = {
     "memory": lambda tmp: open_store("memory://"),
     "sqlite": lambda tmp: open_store(f"sqlite:///{tmp}/store.db"),
-    "redis": _redis,
+    "redis": redis_store,
 }
 
 
