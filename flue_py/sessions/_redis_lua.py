@@ -174,12 +174,18 @@ end
 if ARGV[6] == '1' and m.lseq and bytes_cmp(ARGV[7], m.lseq) <= 0 then return verdict(false) end
 
 local stamp = ARGV[14] == '1'
+if stamp then
+  -- base.stamp_seq refuses anything but JSON objects; check them all before writing any (all or none).
+  for i = FIRST, #ARGV do
+    if not string.find(ARGV[i], '^[ \t\n\r\v\f]*{') then return {'NOTOBJECT'} end
+  end
+end
 local xk = xkey(path)
 for i = 1, nmsg do
   local data = ARGV[FIRST + i - 1]
   local index = string.format('%d', tail + i)
   if stamp then
-    -- base.stamp_seq: Python already checked each message is a JSON object.
+    -- base.stamp_seq, byte for byte.
     local body = string.gsub(data, '^[ \t\n\r\v\f]+', '')
     local rest = string.gsub(string.sub(body, 2), '^[ \t\n\r\v\f]+', '')
     local sep = ','

@@ -243,8 +243,6 @@ class RedisSessionStore(SessionStore):
         create: bool = False,
     ) -> AppendResult:
         batch = list(messages)
-        if stamp_seq and any(not data.lstrip().startswith(b"{") for data in batch):
-            raise ValueError("stamp_seq needs each message to be a JSON object")  # as base.stamp_seq says
         create_ct = content_type or "application/json"
         args: list[Any] = [
             "0" if content_type is None else "1",
@@ -274,6 +272,8 @@ class RedisSessionStore(SessionStore):
                 producer_epoch=producer.epoch if producer else None,
                 producer_seq=producer.seq if producer else None,
             )
+        if status == "NOTOBJECT":
+            raise ValueError("stamp_seq needs each message to be a JSON object")  # as base.stamp_seq says
         if status != "CHECK":
             raise _status_error(status, path)
         # The script refused or found a duplicate; the shared rules, run on the same snapshot, say how.
