@@ -74,7 +74,7 @@ def _endpoint(ctx: StreamsContext) -> Callable[[Request], Awaitable[Response]]:
 
 
 def _routes(ctx: StreamsContext, subscriptions: Subscriptions | None) -> list[BaseRoute]:
-    methods = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"]
+    methods = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
     routes: list[BaseRoute] = []
     if subscriptions is not None:
         routes.extend(subscription_routes(subscriptions))

@@ -59,6 +59,9 @@ class Writer:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
+        self.commits = 0
+        """Transactions committed so far (coalescing makes this much smaller than the jobs run)."""
+        self.jobs = 0
         self._thread = threading.Thread(target=self._run, name="flue-sqlite-writer", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -125,6 +128,8 @@ class Writer:
                     conn.execute("RELEASE job")
                     outcomes.append((job, result, None))
             conn.execute("COMMIT")
+            self.commits += 1
+            self.jobs += len(batch)
         except sqlite3.Error as exc:
             # The transaction as a whole failed (disk full, locked too long): nothing was written.
             if conn.in_transaction:

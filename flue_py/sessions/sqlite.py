@@ -49,6 +49,11 @@ class SQLiteSessionStore(SessionStore):
         self._readers = Readers(str(self.path))
         self._closed = False
 
+    @property
+    def write_stats(self) -> tuple[int, int]:
+        """(write jobs run, transactions committed): how well concurrent writes were coalesced."""
+        return self._writer.jobs, self._writer.commits
+
     # -- streams -------------------------------------------------------------------------------
 
     async def create_stream(
