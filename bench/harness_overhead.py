@@ -301,7 +301,7 @@ def _profile(run: Runner, runs: int) -> str:
 
 
 def main(quick: bool = False) -> dict[str, Any]:
-    rounds, runs = (2, 4) if quick else (4, 8)
+    rounds, runs = (1, 6) if quick else (4, 8)
     heading(
         f"1. Harness overhead per turn ({TURNS} turns/run, 3 async tools, zero-latency scripted model)",
         f"{machine()}. Each row is its own subprocess (1 warm-up run + {runs} timed runs), repeated in {rounds}\n"
