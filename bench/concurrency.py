@@ -1,0 +1,328 @@
+"""Concurrency: N agent runs at once in one process, each watched live by a subscriber.
+
+Each run is two turns: one tool call, then an 80-character answer streamed in 4-character deltas,
+with 5 ms between deltas (the scripted model sleeps before each one). Every run has one subscriber
+that consumes its events as they happen; "delta latency" is the time from the model yielding a text
+delta to that subscriber receiving it.
+
+- flue-py: `harness.admit(...)` per run, subscriber = `harness.log.tail(session, offset)` over the
+  SQLite session log (the deltas go through the batching `EventWriter` and the store, as in production).
+- pydantic-ai: `agent.run_stream_events()` per run, subscriber = the consumer of that in-process iterator.
+- openai-agents: `Runner.run_streamed()` per run, subscriber = `stream_events()`; its `ScriptedModel`
+  stream is re-chunked into the same 4-character deltas with the same 5 ms pauses.
+
+The peers hand events straight from the model to the caller in memory; flue-py persists every event
+and the subscriber reads them back from the log, so any process could be the subscriber.
+Each framework runs in its own subprocess; memory per run = (peak RSS - RSS before the runs) / N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench._util import (
+    current_rss_mb,
+    emit,
+    fmt,
+    heading,
+    installed,
+    machine,
+    peak_rss_mb,
+    percentile,
+    ratio,
+    run_worker,
+    table,
+)
+
+DELAY = 0.005
+ANSWER = "Order A-1 shipped yesterday and should arrive by Friday. Anything else I can do?"[:80].ljust(80, ".")
+PROMPT = "Where is order A-1?"
+ARGS = {"order_id": "A-1"}
+
+
+def chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+async def lookup_order(order_id: str) -> dict[str, Any]:
+    """Look up an order by its id."""
+    return {"order_id": order_id, "status": "shipped"}
+
+
+class Sample:
+    """One run's measurements: when each text delta left the model and when the subscriber got it."""
+
+    def __init__(self) -> None:
+        self.produced: list[float] = []
+        self.received: list[float] = []
+        self.start = 0.0
+        self.end = 0.0
+
+    def latencies_ms(self) -> list[float]:
+        return [(r - p) * 1000 for p, r in zip(self.produced, self.received, strict=False)]
+
+
+# -- one "start a run and subscribe" coroutine per framework ----------------------------------------
+
+RunOne = Callable[[int, Sample], Awaitable[None]]
+
+
+def setup_flue() -> tuple[RunOne, Callable[[], None]]:
+    from flue_py import Agent, Harness, tool
+    from flue_py.events import RunSettled, TextDelta
+    from flue_py.models.base import TextPart
+    from flue_py.sessions.sqlite import SQLiteSessionStore
+    from flue_py.testing import ScriptedModel, ToolCall
+
+    class TimedModel(ScriptedModel):
+        def __init__(self, sample: Sample) -> None:
+            super().__init__([ToolCall("lookup_order", ARGS), ANSWER], delay=DELAY)
+            self.sample = sample
+
+        async def stream(self, request: Any) -> Any:
+            async for part in super().stream(request):
+                if isinstance(part, TextPart):
+                    self.sample.produced.append(time.perf_counter())
+                yield part
+
+    tmp = tempfile.TemporaryDirectory(prefix="flue-conc-")
+    harness = Harness(SQLiteSessionStore(os.path.join(tmp.name, "flue.db")))
+    agent = Agent("conc", "test", tools=[tool(lookup_order)], sandbox=False, skills=[])
+
+    async def run_one(i: int, sample: Sample) -> None:
+        sample.start = time.perf_counter()
+        admission = await harness.admit(agent, PROMPT, id=f"c{i}", model=TimedModel(sample))
+        after = admission.offset if admission.offset != "-1" else None
+        async for event in harness.log.tail(admission.session, after):
+            if isinstance(event, TextDelta):
+                sample.received.append(time.perf_counter())
+            elif isinstance(event, RunSettled) and event.submission == admission.submission:
+                assert event.outcome == "completed", event.error
+                break
+        sample.end = time.perf_counter()
+
+    return run_one, tmp.cleanup
+
+
+def setup_pydantic_ai() -> tuple[RunOne, Callable[[], None]]:
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+    from pydantic_ai.models.function import DeltaToolCall, FunctionModel
+
+    agent = Agent()
+    agent.tool_plain(lookup_order)
+
+    def make_model(sample: Sample) -> FunctionModel:
+        turn = iter(range(2))
+
+        async def stream(messages: Any, info: Any) -> Any:
+            if next(turn) == 0:
+                await asyncio.sleep(DELAY)
+                yield {0: DeltaToolCall(name="lookup_order", json_args="", tool_call_id="call_0")}
+                for fragment in chunks(json.dumps(ARGS), 7):
+                    await asyncio.sleep(DELAY)
+                    yield {0: DeltaToolCall(json_args=fragment)}
+                return
+            for piece in chunks(ANSWER, 4):
+                await asyncio.sleep(DELAY)
+                sample.produced.append(time.perf_counter())
+                yield piece
+
+        return FunctionModel(stream_function=stream)
+
+    async def run_one(i: int, sample: Sample) -> None:
+        sample.start = time.perf_counter()
+        async with agent.run_stream_events(PROMPT, model=make_model(sample)) as events:
+            async for event in events:
+                if (isinstance(event, PartStartEvent) and isinstance(event.part, TextPart)) or (
+                    isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta)
+                ):
+                    sample.received.append(time.perf_counter())
+        sample.end = time.perf_counter()
+
+    return run_one, lambda: None
+
+
+def setup_openai_agents() -> tuple[RunOne, Callable[[], None]]:
+    from agents import Agent, RunConfig, Runner, function_tool, set_tracing_disabled
+    from agents.testing import ScriptedModel, assistant_message, function_call
+    from openai.types.responses import ResponseFunctionCallArgumentsDeltaEvent, ResponseTextDeltaEvent
+
+    set_tracing_disabled(True)
+
+    class PacedModel(ScriptedModel):
+        """The SDK's scripted model, its deltas re-cut into 4-char text / 7-char argument pieces, 5 ms apart."""
+
+        def __init__(self, sample: Sample) -> None:
+            super().__init__([[function_call("lookup_order", ARGS, call_id="call_0")], [assistant_message(ANSWER)]])
+            self.sample = sample
+
+        async def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+            async for event in super().stream_response(*args, **kwargs):
+                if isinstance(event, ResponseTextDeltaEvent):
+                    for piece in chunks(event.delta, 4):
+                        await asyncio.sleep(DELAY)
+                        self.sample.produced.append(time.perf_counter())
+                        yield event.model_copy(update={"delta": piece})
+                elif isinstance(event, ResponseFunctionCallArgumentsDeltaEvent):
+                    for piece in chunks(event.delta, 7):
+                        await asyncio.sleep(DELAY)
+                        yield event.model_copy(update={"delta": piece})
+                else:
+                    yield event
+
+    agent = Agent(name="conc", tools=[function_tool(lookup_order)])
+
+    async def run_one(i: int, sample: Sample) -> None:
+        sample.start = time.perf_counter()
+        config = RunConfig(model=PacedModel(sample), tracing_disabled=True)
+        result = Runner.run_streamed(agent, PROMPT, max_turns=5, run_config=config)
+        async for event in result.stream_events():
+            if event.type == "raw_response_event" and isinstance(event.data, ResponseTextDeltaEvent):
+                sample.received.append(time.perf_counter())
+        assert result.final_output == ANSWER, result.final_output
+        sample.end = time.perf_counter()
+
+    return run_one, lambda: None
+
+
+ROWS: dict[str, tuple[str, str, Callable[[], tuple[RunOne, Callable[[], None]]]]] = {
+    "flue": ("flue-py (SQLite log + log.tail subscriber)", "flue_py", setup_flue),
+    "pydantic-ai": ("pydantic-ai run_stream_events()", "pydantic_ai", setup_pydantic_ai),
+    "openai-agents": ("openai-agents run_streamed()", "agents", setup_openai_agents),
+}
+
+
+# -- worker ---------------------------------------------------------------------------------------
+
+
+async def _measure(run_one: RunOne, n: int) -> dict[str, Any]:
+    warm = Sample()
+    await run_one(-1, warm)
+    assert len(warm.received) == len(warm.produced) == len(chunks(ANSWER, 4)), (warm.produced, warm.received)
+    rss_before = current_rss_mb()
+    samples = [Sample() for _ in range(n)]
+    t0 = time.perf_counter()
+    outcomes = await asyncio.gather(*(run_one(i, s) for i, s in enumerate(samples)), return_exceptions=True)
+    wall = time.perf_counter() - t0
+    failures = [repr(o) for o in outcomes if isinstance(o, BaseException)]
+    latencies = [ms for s in samples for ms in s.latencies_ms()]
+    run_ms = [(s.end - s.start) * 1000 for s in samples if s.end]
+    return {
+        "n": n,
+        "wall_s": wall,
+        "failures": len(failures),
+        "first_failure": failures[0][:200] if failures else None,
+        "delta_p50_ms": percentile(latencies, 50),
+        "delta_p99_ms": percentile(latencies, 99),
+        "run_p50_ms": percentile(run_ms, 50),
+        "run_p99_ms": percentile(run_ms, 99),
+        "deltas": len(latencies),
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def worker(row: str, n: int) -> None:
+    run_one, cleanup = ROWS[row][2]()
+    try:
+        result = asyncio.run(_measure(run_one, n))
+    finally:
+        cleanup()
+    emit(result)
+
+
+# -- parent -----------------------------------------------------------------------------------------
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    n = 200 if quick else 1000
+    heading(
+        f"5. Concurrency: {n} concurrent runs in one process (tool call + 20 text deltas, 5 ms apart)",
+        f"{machine()}. One subprocess per framework, one subscriber per run.\n"
+        "runs/s = N / wall time of all N; delta latency = model yields a text delta -> subscriber has it;\n"
+        "run latency = start -> subscriber sees the end; memory/run = (peak RSS - RSS before) / N; "
+        "ratio = row / flue-py. Ideal run latency is ~125 ms (25 pauses of 5 ms).",
+    )
+    results: dict[str, dict[str, Any]] = {}
+    for key, (label, module, _) in ROWS.items():
+        if installed(module) is None:
+            results[key] = {"error": "not installed (pip install 'flue-py[bench]')"}
+            continue
+        results[key] = run_worker("bench.concurrency", ["--worker", key, "--n", str(n)], timeout=900)
+        print(f"  measured {label}", file=sys.stderr, flush=True)
+    base = results.get("flue", {})
+
+    def rate(r: dict[str, Any]) -> float | None:
+        return r["n"] / r["wall_s"] if "wall_s" in r else None
+
+    def mem(r: dict[str, Any]) -> float | None:
+        return (r["peak_rss_mb"] - r["rss_before_mb"]) * 1024 / r["n"] if "n" in r else None
+
+    rows = []
+    for key, (label, module, _) in ROWS.items():
+        r = results[key]
+        if "error" in r:
+            rows.append([label, installed(module) or "-", f"error: {r['error']}"] + [""] * 8)
+            continue
+        rows.append(
+            [
+                label,
+                installed(module) or "-",
+                fmt(rate(r), 1),
+                ratio(rate(r), rate(base)),
+                fmt(r["delta_p50_ms"], 1),
+                fmt(r["delta_p99_ms"], 1),
+                ratio(r["delta_p99_ms"], base.get("delta_p99_ms")),
+                fmt(r["run_p50_ms"], 0),
+                fmt(r["run_p99_ms"], 0),
+                fmt(mem(r), 1),
+                str(r["failures"]),
+            ]
+        )
+    print(
+        table(
+            [
+                "framework",
+                "version",
+                "runs/s",
+                "vs flue-py",
+                "delta p50 ms",
+                "delta p99 ms",
+                "p99 vs flue-py",
+                "run p50 ms",
+                "run p99 ms",
+                "KiB/run",
+                "failed",
+            ],
+            rows,
+        )
+    )
+    for key, r in results.items():
+        if r.get("first_failure"):
+            print(f"\n{ROWS[key][0]}: first failure: {r['first_failure']}")
+    return results
+
+
+def _cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--worker", choices=sorted(ROWS))
+    parser.add_argument("--n", type=int, default=1000)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.n)
+    else:
+        main(args.quick)
+
+
+if __name__ == "__main__":
+    _cli()
