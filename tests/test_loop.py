@@ -306,11 +306,15 @@ async def test_conversation_continues_across_harnesses_on_one_store(tmp_path):
     path = tmp_path / "flue.db"
     store = SQLiteSessionStore(path)
     first = ScriptedModel(["Nice to meet you, Ada."])
-    await Harness(store).send(make_agent(first), "I am Ada", id="ada")
+    harness = Harness(store)
+    await harness.send(make_agent(first), "I am Ada", id="ada")
+    await harness.close()
     await store.close()
     store = SQLiteSessionStore(path)
     second = ScriptedModel(["You are Ada."])
-    result = await Harness(store).send(make_agent(second), "Who am I?", id="ada")
+    harness = Harness(store)
+    result = await harness.send(make_agent(second), "Who am I?", id="ada")
+    await harness.close()
     await store.close()
     assert result.reply == "You are Ada."
     assert [m["content"] for m in second.requests[0].messages] == ["I am Ada", "Nice to meet you, Ada.", "Who am I?"]
