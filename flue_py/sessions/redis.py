@@ -21,7 +21,14 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flue_py.exceptions import ConfigError, InvalidOffset, MissingDependencyError, StoreError, StreamGone, StreamNotFound
+from flue_py.exceptions import (
+    ConfigError,
+    InvalidOffset,
+    MissingDependencyError,
+    StoreError,
+    StreamGone,
+    StreamNotFound,
+)
 from flue_py.sessions import _redis_lua, _rules
 from flue_py.sessions.base import (
     AppendResult,
@@ -400,9 +407,11 @@ class RedisSessionStore(SessionStore):
 
     async def put_submission(self, submission: Submission) -> tuple[Submission, bool]:
         sub = submission
-        idem = self._key("idem", f"{len(sub.session)}:{sub.session}:{sub.idempotency_key}") if (
-            sub.idempotency_key is not None
-        ) else ""
+        idem = (
+            self._key("idem", f"{len(sub.session)}:{sub.session}:{sub.idempotency_key}")
+            if (sub.idempotency_key is not None)
+            else ""
+        )
         fields: list[str] = [
             "id", sub.id, "session", sub.session, "target", sub.target, "payload", json.dumps(sub.payload),
             "state", sub.state, "attempts", str(sub.attempts), "created", repr(sub.created_at),

@@ -48,6 +48,7 @@ def test_official_conformance_suite_on_redis(tmp_path: Path) -> None:
         run = subprocess.run(
             [npx, "vitest", "run", "conformance.test.mjs", "--no-coverage", "--reporter=json",
              f"--outputFile.json={results}"],
+            check=False,
             cwd=CONFORMANCE,
             env={
                 **os.environ,
@@ -66,7 +67,11 @@ def test_official_conformance_suite_on_redis(tmp_path: Path) -> None:
     report = json.loads(results.read_text())
     cases = [case for suite in report["testResults"] for case in suite["assertionResults"]]
     failed = [case["fullName"] for case in cases if case["status"] != "passed"]
-    why = [f"{case['fullName']}: {' '.join(case.get('failureMessages', []))[:600]}" for case in cases if case["status"] == "failed"]
+    why = [
+        f"{case['fullName']}: {' '.join(case.get('failureMessages', []))[:600]}"
+        for case in cases
+        if case["status"] == "failed"
+    ]
     passed, total = report["numPassedTests"], report["numTotalTests"]
     print(f"durable-streams conformance {SUITE_VERSION} on Redis: {passed}/{total} passed")
     assert "Traceback" not in server_log, server_log[-5000:]
