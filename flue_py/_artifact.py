@@ -61,9 +61,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{config.name}: {', '.join(project.names()) or 'nothing'} on http://{host}:{port} (store {store})")
         return
 
-    import uvicorn
+    try:
+        import uvicorn
 
-    from flue_py.server.app import create_app
+        from flue_py.server.app import create_app
+    except ImportError as exc:
+        sys.exit(f"error: this artifact cannot serve ({exc}) — rebuild it with a flue-py that has flue serve")
 
     try:
         app = create_app(root=root, store=store, token=config.token, cors_origins=config.server.cors_origins)
