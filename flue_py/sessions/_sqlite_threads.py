@@ -173,34 +173,62 @@ class Readers:
             self._connections.clear()
 
 
+@dataclass(slots=True)
+class _Waiter:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+    seen: object = None
+    """The stream state this waiter saw last; the file watcher rings when the file says otherwise."""
+
+
 class Doorbell:
-    """Wakes `wait()` callers in any event loop when the writer commits to a path they watch."""
+    """Wakes `wait()` callers in any event loop: at once for this store's own commits (`ring`), and
+    through `stale_paths` for commits by other processes, which a single watcher polls for."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}
 
     def register(self, path: str) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._lock:
-            self._waiters.setdefault(path, []).append((loop, future))
+            self._waiters.setdefault(path, []).append(_Waiter(loop, future))
         return future
+
+    def observe(self, path: str, future: asyncio.Future[None], seen: object) -> None:
+        with self._lock:
+            for waiter in self._waiters.get(path, []):
+                if waiter.future is future:
+                    waiter.seen = seen
 
     def unregister(self, path: str, future: asyncio.Future[None]) -> None:
         with self._lock:
             waiters = self._waiters.get(path)
             if waiters is None:
                 return
-            waiters[:] = [(loop, f) for loop, f in waiters if f is not future]
+            waiters[:] = [w for w in waiters if w.future is not future]
             if not waiters:
                 del self._waiters[path]
+
+    def watched(self) -> list[str]:
+        with self._lock:
+            return list(self._waiters)
+
+    def stale_paths(self, states: dict[str, object]) -> list[str]:
+        """Watched paths where some waiter saw a state other than `states` (missing = None) now holds."""
+        with self._lock:
+            return [
+                path
+                for path, waiters in self._waiters.items()
+                if any(w.seen is not None and w.seen != states.get(path) for w in waiters)
+            ]
 
     def ring(self, paths: Iterable[str]) -> None:
         with self._lock:
             woken = [w for path in paths for w in self._waiters.pop(path, [])]
-        for loop, future in woken:
+        for waiter in woken:
             try:
-                loop.call_soon_threadsafe(_settle, future, None, None)
+                waiter.loop.call_soon_threadsafe(_settle, waiter.future, None, None)
             except RuntimeError:
                 pass

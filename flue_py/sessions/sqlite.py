@@ -48,6 +48,7 @@ class SQLiteSessionStore(SessionStore):
         self._writer = Writer(str(self.path), self._doorbell.ring)
         self._readers = Readers(str(self.path))
         self._closed = False
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def write_stats(self) -> tuple[int, int]:
@@ -137,32 +138,51 @@ class SQLiteSessionStore(SessionStore):
     async def wait(self, path: str, after: str | None, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        state = await self._readers.run(lambda conn: _sqlite_ops.tail_state(conn, path))
-        if state is None:
-            raise StreamNotFound(f"no stream at {path!r}", path=path)
-        start = _rules.start_index(after, state[0])  # resolve "now" once, against the first tail seen
+        start: int | None = None
         while True:
-            if state is None:
-                return False
-            tail, closed = state
-            if start < tail or closed:
-                return True
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
+            # Register before reading, so a commit between the read and the sleep still rings.
             doorbell = self._doorbell.register(path)
             try:
-                # Re-check after registering so an append that landed in between is not missed.
                 state = await self._readers.run(lambda conn: _sqlite_ops.tail_state(conn, path))
-                if state is None or start < state[0] or state[1]:
-                    continue
+                if state is None:
+                    if start is None:
+                        raise StreamNotFound(f"no stream at {path!r}", path=path)
+                    return False
+                if start is None:
+                    start = _rules.start_index(after, state[0])  # "now" means the tail seen first
+                if start < state[0] or state[1]:
+                    return True
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return False
+                self._doorbell.observe(path, doorbell, state)
+                self._ensure_watcher(loop)
                 try:
-                    await asyncio.wait_for(doorbell, min(remaining, self.poll_interval))
+                    await asyncio.wait_for(doorbell, remaining)
                 except TimeoutError:
-                    pass  # poll: another process may have appended to the file
+                    return False
             finally:
                 self._doorbell.unregister(path, doorbell)
-            state = await self._readers.run(lambda conn: _sqlite_ops.tail_state(conn, path))
+
+    def _ensure_watcher(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = self._watcher
+        if task is None or task.done() or task.get_loop() is not loop:
+            self._watcher = loop.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """One poll of the file per interval for every waiter: notices other processes' appends."""
+        while not self._closed:
+            await asyncio.sleep(self.poll_interval)
+            paths = self._doorbell.watched()
+            if not paths:
+                return
+            try:
+                states = await self._readers.run(lambda conn: _sqlite_ops.tail_states(conn, paths))
+            except RuntimeError:  # the store closed under us
+                return
+            stale = self._doorbell.stale_paths(dict(states))
+            if stale:
+                self._doorbell.ring(stale)
 
     async def head(self, path: str) -> StreamInfo | None:
         """Metadata, or None when missing or expired; raises StreamGone for a soft-deleted fork source."""
@@ -221,5 +241,7 @@ class SQLiteSessionStore(SessionStore):
         if self._closed:
             return
         self._closed = True
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()
         await asyncio.to_thread(self._writer.stop)
         await asyncio.to_thread(self._readers.stop)
