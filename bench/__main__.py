@@ -37,7 +37,7 @@ def run_one(module: str, title: str, quick: bool) -> str:
             return "skipped"
         entry(quick)
         return "ok"
-    except (Exception, SystemExit):
+    except (Exception, SystemExit):  # noqa: BLE001 - one broken benchmark must not stop the others
         print(f"\n## {title}\n\nFAILED:\n```\n{traceback.format_exc().rstrip()}\n```", flush=True)
         return "failed"
 

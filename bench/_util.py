@@ -7,6 +7,7 @@ that framework's alone) and prints one table with flue-py and its peers side by 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import resource
@@ -74,6 +75,7 @@ def run_worker(module: str, args: Sequence[str], *, timeout: float = 600) -> dic
             timeout=timeout,
             cwd=REPO,
             env=child_env(),
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -106,14 +108,14 @@ def installed(module: str) -> str | None:
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
-    if value is None or value != value:  # None or NaN
+    if value is None or math.isnan(value):
         return "-"
     return f"{value:.{digits}f}"
 
 
 def ratio(value: float | None, base: float | None) -> str:
     """`value / base` as "2.31x"; the flue-py row is the base (1.00x)."""
-    if value is None or base is None or value != value or base != base or base == 0:
+    if value is None or base is None or math.isnan(value) or math.isnan(base) or base == 0:
         return "-"
     return f"{value / base:.2f}x"
 

@@ -32,8 +32,11 @@ COMMANDS: list[tuple[str, list[str], str]] = [
     ('python -c "import pydantic_ai"', [PYTHON, "-c", "import pydantic_ai"], "pydantic_ai"),
     ('python -c "import agents"', [PYTHON, "-c", "import agents"], "agents"),
 ]
-MODULES = {'python -c "import flue_py"': "flue_py", 'python -c "import pydantic_ai"': "pydantic_ai",
-           'python -c "import agents"': "agents"}
+MODULES = {
+    'python -c "import flue_py"': "flue_py",
+    'python -c "import pydantic_ai"': "pydantic_ai",
+    'python -c "import agents"': "agents",
+}
 SERVE_LABEL = "flue serve: spawn -> first answered request"
 
 
@@ -165,9 +168,7 @@ def main(quick: bool = False) -> dict[str, list[float]]:
             continue
         values = times[label]
         mods = module_count(MODULES[label]) if label in MODULES else None
-        rows.append(
-            [label, fmt(median(values), 3), fmt(min(values), 3), ratio(median(values), base), str(mods or "")]
-        )
+        rows.append([label, fmt(median(values), 3), fmt(min(values), 3), ratio(median(values), base), str(mods or "")])
     for label in missing:
         rows.append([label, "not installed (pip install 'flue-py[bench]')", "", "", ""])
     print(table(["command", "median s", "min s", "vs import flue_py", "modules"], rows))

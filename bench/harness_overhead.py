@@ -252,16 +252,26 @@ def _profile(run: Runner, runs: int) -> str:
     cProfile sees only the event-loop thread; SQLite work happens on the store's writer and reader
     threads and shows up here as time waiting in `epoll`, so the census counts what is sent there.
     """
-    import cProfile
     import collections
+    import cProfile
     import io
     import pstats
 
     census: collections.Counter[str] = collections.Counter()
     store = _flue_store
     if store is not None:
-        for name in ("append", "read", "head", "wait", "acquire_lease", "release_lease", "put_submission",
-                     "get_submission", "update_submission", "get_lease"):
+        for name in (
+            "append",
+            "read",
+            "head",
+            "wait",
+            "acquire_lease",
+            "release_lease",
+            "put_submission",
+            "get_submission",
+            "update_submission",
+            "get_lease",
+        ):
             original = getattr(store, name, None)
             if original is None:
                 continue
@@ -285,15 +295,19 @@ def _profile(run: Runner, runs: int) -> str:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.strip_dirs()
-    out.write(f"cProfile of the event-loop thread, {runs + 1} runs x {TURNS} turns; top cumulative, flue_py/pydantic:\n")
+    out.write(
+        f"cProfile of the event-loop thread, {runs + 1} runs x {TURNS} turns; top cumulative, flue_py/pydantic:\n"
+    )
     stats.sort_stats("cumulative").print_stats(r"flue_py|pydantic|_loop|_runs|_session_log|harness|tools", 18)
     out.write("top by own time:\n")
     stats.sort_stats("tottime").print_stats(8)
     keep = [ln for ln in out.getvalue().splitlines() if ln.strip() and not ln.lstrip().startswith(("Ordered", "List"))]
     if census:
         turns = runs * TURNS
-        keep.append(f"session-store calls per turn (over {runs} runs): " + ", ".join(
-            f"{name} {count / turns:.1f}" for name, count in census.most_common()))
+        keep.append(
+            f"session-store calls per turn (over {runs} runs): "
+            + ", ".join(f"{name} {count / turns:.1f}" for name, count in census.most_common())
+        )
     return "\n".join(keep)
 
 
@@ -384,10 +398,20 @@ def verdict(results: dict[str, dict[str, Any]]) -> None:
         ROWS[k][0]: median(r["wall_ms"]) for k, r in results.items() if not k.startswith("flue") and "wall_ms" in r
     }
     faster = [name for name, ms in peers.items() if ms < flue]
+    mem = results.get("flue-memory", {})
+    if "wall_ms" in mem:
+        m_wall, m_cpu = median(mem["wall_ms"]), median(mem["cpu_ms"])
+        cpu = median(base["cpu_ms"])
+        beats = [name for name, ms in peers.items() if m_wall <= ms]
+        print(
+            f"\nThe SQLite session log costs {flue - m_wall:.2f} ms/turn wall ({cpu - m_cpu:.2f} ms CPU): "
+            f"the same loop on the memory store runs {m_wall:.3f} ms/turn"
+            + (f", faster than {', '.join(beats)}." if beats else ".")
+        )
     if not faster:
         print(f"\nflue-py is the fastest per turn ({flue:.3f} ms), events persisted to SQLite included.")
         return
-    print(f"\nflue-py LOSES per turn to: {', '.join(faster)}. Profile of the flue-py row follows.")
+    print(f"\nflue-py (SQLite) LOSES per turn to: {', '.join(faster)}. Profile of the flue-py row follows.")
     prof = run_worker("bench.harness_overhead", ["--worker", "flue", "--runs", "5", "--profile"])
     print("```\n" + prof.get("profile", prof.get("error", "")) + "\n```")
 
