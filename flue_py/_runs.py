@@ -9,11 +9,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flue_py._history import fold, pending_inputs
+from flue_py._history import INTERRUPTED, fold, pending_inputs
 from flue_py._loop import Control, LoopOutcome, ResultSpec, TurnLoop
 from flue_py._session_log import EventWriter, SessionLog
 from flue_py.agent import Agent
-from flue_py.events import AbortRequested, RunSettled, RunStarted, SteerMessage, Usage, UserMessage
+from flue_py.events import (
+    AbortRequested,
+    Event,
+    MessageCompleted,
+    RunSettled,
+    RunStarted,
+    SteerMessage,
+    ToolResult,
+    TurnStarted,
+    Usage,
+    UserMessage,
+)
 from flue_py.exceptions import RunAborted, RunError
 from flue_py.models.base import Model, resolve_model
 from flue_py.sessions.base import SessionStore
@@ -22,7 +33,7 @@ from flue_py.tools import Tool, ToolContext
 if TYPE_CHECKING:
     from flue_py.sandbox.base import Sandbox
 
-__all__ = ["AgentRun", "RunSettings", "SessionRuntime", "WorkflowRunner"]
+__all__ = ["AgentRun", "RunSettings", "SessionRuntime", "WorkflowRunner", "open_run", "unanswered_calls"]
 
 log = logging.getLogger("flue_py.runs")
 
@@ -35,10 +46,40 @@ class RunSettings:
     """Overrides the agent's model when set."""
     owner: str
     """Who holds the session lease while running (one harness instance)."""
+    lease_ttl: float = LEASE_TTL
+    """Seconds a dead process keeps a session locked before another may recover its run."""
+    max_attempts: int = 3
+    """How many times one submission may start (the first run plus recoveries) before it settles failed."""
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def open_run(events: list[Event], agent: str | None) -> RunStarted | None:
+    """The latest `run_started` of `agent` with no `run_settled`: a run whose process died (when we hold the lease)."""
+    settled = {e.run for e in events if isinstance(e, RunSettled)}
+    started = [e for e in events if isinstance(e, RunStarted) and e.agent == agent and e.run not in settled]
+    return started[-1] if started else None
+
+
+def unanswered_calls(events: list[Event], run: str | None) -> list[tuple[str, str]]:
+    """(call id, tool name) of `run`'s tool calls that never got a result, in call order."""
+    calls: dict[str, str] = {}
+    for event in events:
+        if event.run != run:
+            continue
+        if isinstance(event, MessageCompleted):
+            calls.update({c.id: c.name for c in event.tool_calls})
+        elif isinstance(event, ToolResult):
+            calls.pop(event.call_id, None)
+    return list(calls.items())
+
+
+async def write_interrupted(writer: EventWriter, calls: list[tuple[str, str]]) -> None:
+    """Give each unanswered call a real result, so the log itself (not only fold) says what happened."""
+    for call_id, name in calls:
+        await writer.emit(ToolResult(call_id=call_id, name=name, output=INTERRUPTED, is_error=True, error_type="interrupted"))
 
 
 class SessionRuntime:
@@ -139,65 +180,98 @@ class AgentRun:
         self.settled_submissions: list[str] = []
 
     async def _acquire_lease(self, key: str) -> None:
-        while not await self.runtime.store.acquire_lease(key, self.settings.owner, LEASE_TTL):
+        while not await self.runtime.store.acquire_lease(key, self.settings.owner, self.settings.lease_ttl):
             await asyncio.sleep(0.25)
 
     async def _renew_lease(self, key: str) -> None:
         while True:
-            await asyncio.sleep(LEASE_TTL / 3)
-            await self.runtime.store.acquire_lease(key, self.settings.owner, LEASE_TTL)
+            await asyncio.sleep(self.settings.lease_ttl / 3)
+            await self.runtime.store.acquire_lease(key, self.settings.owner, self.settings.lease_ttl)
 
     async def execute(self) -> Any:
-        """Run once if an input is waiting; returns the RunResult, or None when there was nothing to do."""
-        from flue_py.harness import RunResult
-
-        store, session, agent = self.runtime.store, self.runtime.session, self.agent
+        """Run once if an input is waiting (or a dead process left a run open); returns the RunResult, or None."""
+        session, agent = self.runtime.session, self.agent
         # Cheap check first, so an idle session never takes (and then holds) the lease.
-        if not pending_inputs(await self.runtime.log.read(session), agent=agent.name):
+        events = await self.runtime.log.read(session)
+        if not pending_inputs(events, agent=agent.name) and open_run(events, agent.name) is None:
             return None
         lease = f"run:{session}"
         await self._acquire_lease(lease)
         renewer = asyncio.create_task(self._renew_lease(lease))
         try:
+            # Under the lease nobody else runs this session, so an open run here belongs to a dead process.
             events = await self.runtime.log.read(session)
             pending = pending_inputs(events, agent=agent.name)
-            if not pending:
+            resumed = open_run(events, agent.name)
+            if resumed is None and not pending:
                 return None
-            submissions: dict[int, str | None] = {m.seq: m.submission for m in pending}
-            owner = pending[0].submission
-            writer = EventWriter(self.runtime.log, session, run=self.run_id, agent=agent.name)
-            control = Control()
-            control.submissions.update(submissions)  # inputs already taken: the watcher must not add them again
-            model = resolve_model(self.settings.model or agent.model)
-            await writer.emit(RunStarted(submission=owner, model=model.name))
-            if owner:
-                record = await store.get_submission(owner)
-                await store.update_submission(owner, state="running", attempts=(record.attempts if record else 0) + 1)
-            watcher = asyncio.create_task(
-                watch_control(self.runtime.log, session, pending[0].offset or None, control, agent.name)
-            )
-            try:
-                outcome, consumed = await self._loop(model, writer, control, events, pending, submissions)
-            except asyncio.CancelledError:
-                outcome, consumed = LoopOutcome("aborted", error="cancelled"), []
-                await asyncio.shield(self._settle(writer, owner, outcome, consumed, submissions))
-                raise
-            finally:
-                watcher.cancel()
-            await self._settle(writer, owner, outcome, consumed, submissions)
-            return RunResult(
-                outcome=outcome.outcome,
-                reply=outcome.reply,
-                session=session,
-                run=self.run_id,
-                submission=owner,
-                usage=outcome.usage,
-                error=outcome.error,
-                error_type=outcome.error_type,
-            )
+            return await self._execute(events, pending, resumed)
         finally:
             renewer.cancel()
-            await store.release_lease(lease, self.settings.owner)
+            await self.runtime.store.release_lease(lease, self.settings.owner)
+
+    async def _execute(
+        self, events: list[Event], pending: list[UserMessage | SteerMessage], resumed: RunStarted | None
+    ) -> Any:
+        from flue_py.harness import RunResult
+
+        store, session, agent = self.runtime.store, self.runtime.session, self.agent
+        submissions: dict[int, str | None] = {m.seq: m.submission for m in pending}
+        consumed_before: list[int] = []
+        if resumed is not None:
+            # Continue the dead run under its own id, so it settles exactly once (one run_settled per run).
+            self.run_id = resumed.run or self.run_id
+            owner = resumed.submission
+            for event in events:
+                if isinstance(event, UserMessage | SteerMessage):
+                    submissions.setdefault(event.seq, event.submission)
+                elif isinstance(event, TurnStarted) and event.run == self.run_id:
+                    consumed_before += event.inputs
+        else:
+            owner = pending[0].submission
+        writer = EventWriter(self.runtime.log, session, run=self.run_id, agent=agent.name)
+        control = Control()
+        control.submissions.update(submissions)  # inputs already taken: the watcher must not add them again
+        record = await store.get_submission(owner) if owner else None
+        attempts = (record.attempts if record else 0) + 1
+        if resumed is not None:
+            await write_interrupted(writer, unanswered_calls(events, self.run_id))
+            events = await self.runtime.log.read(session)
+            if attempts > self.settings.max_attempts:
+                outcome = LoopOutcome(
+                    "failed",
+                    error=f"the run was interrupted {attempts - 1} times (retry budget {self.settings.max_attempts})",
+                    error_type="RetryBudgetExhausted",
+                )
+                await self._settle(writer, owner, outcome, consumed_before, submissions)
+                return RunResult(outcome="failed", reply="", session=session, run=self.run_id, submission=owner,
+                                 error=outcome.error, error_type=outcome.error_type)
+        model = resolve_model(self.settings.model or agent.model)
+        await writer.emit(RunStarted(submission=owner, model=model.name, attempt=attempts))
+        if owner:
+            await store.update_submission(owner, state="running", attempts=attempts)
+        # Watch from the run's start: an abort logged before a crash still stops the recovered run.
+        start = resumed.offset if resumed is not None else (pending[0].offset or None)
+        watcher = asyncio.create_task(watch_control(self.runtime.log, session, start, control, agent.name))
+        try:
+            outcome, consumed = await self._loop(model, writer, control, events, pending, submissions)
+        except asyncio.CancelledError:
+            outcome, consumed = LoopOutcome("aborted", error="cancelled"), []
+            await asyncio.shield(self._settle(writer, owner, outcome, consumed_before + consumed, submissions))
+            raise
+        finally:
+            watcher.cancel()
+        await self._settle(writer, owner, outcome, consumed_before + consumed, submissions)
+        return RunResult(
+            outcome=outcome.outcome,
+            reply=outcome.reply,
+            session=session,
+            run=self.run_id,
+            submission=owner,
+            usage=outcome.usage,
+            error=outcome.error,
+            error_type=outcome.error_type,
+        )
 
     async def _loop(
         self,

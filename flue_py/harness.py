@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flue_py._runs import AgentRun, RunSettings, SessionRuntime
+from flue_py._runs import LEASE_TTL, AgentRun, RunSettings, SessionRuntime, unanswered_calls, write_interrupted
 from flue_py._session_log import EventWriter, SessionLog
 from flue_py.agent import Agent
 from flue_py.events import (
@@ -103,6 +105,8 @@ class Harness:
         *,
         root: Path | str | None = None,
         model: str | Model | None = None,
+        lease_ttl: float | None = None,
+        max_attempts: int = 3,
     ) -> None:
         if store is None:
             from flue_py.sessions.memory import MemorySessionStore
@@ -114,6 +118,10 @@ class Harness:
         self.model = model
         """Overrides every agent's model (the CLI's `--model`)."""
         self.owner = f"harness-{new_id()}"
+        # A crashed process holds its sessions until its lease expires; FLUE_LEASE_TTL shortens that (tests).
+        self.lease_ttl = lease_ttl if lease_ttl is not None else float(os.environ.get("FLUE_LEASE_TTL", LEASE_TTL))
+        self.max_attempts = max_attempts
+        self._workflow_tasks: dict[str, asyncio.Task[WorkflowResult]] = {}
         self._runtimes: dict[str, SessionRuntime] = {}
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[str, asyncio.Future[RunResult]] = {}
@@ -146,8 +154,10 @@ class Harness:
             return Admission(session, record.id, offset, deduplicated=True)
         self._waiters[record.id] = asyncio.get_running_loop().create_future()
         writer = EventWriter(self.log, session, run=None, agent=agent.name)
-        if session in self._drivers and not self._drivers[session].done():
-            # A run is live: the message joins it at the next turn boundary.
+        if await self.is_live(session):
+            # A run is live (here, or in any process sharing the store): the message joins it at the next
+            # turn boundary. Whoever holds the session lease consumes it; if that run ends first, it is
+            # still a pending input and the next run (ours or theirs) takes it.
             await writer.emit(SteerMessage(text=message, submission=record.id))
         else:
             await writer.emit(SubmissionAdmitted(submission=record.id))
@@ -168,11 +178,26 @@ class Harness:
         admission = await self.admit(agent, message, id=id, model=model, idempotency_key=idempotency_key)
         return await self.wait(admission)
 
+    async def is_live(self, session: str) -> bool:
+        """Whether a run of `session` is going on, in this process or in another one that shares the store."""
+        task = self._drivers.get(session)
+        if task is not None and not task.done():
+            return True
+        lease = await self.store.get_lease(f"run:{session}")
+        return lease is not None and lease.expires_at > time.time()
+
     async def wait(self, admission: Admission) -> RunResult:
+        """The result of the run that settled `admission` (whichever process ran it)."""
         waiter = self._waiters.get(admission.submission)
-        if waiter is not None:
-            return await asyncio.shield(waiter)
-        return await self._settled_result(admission.session, admission.submission)
+        from_log = asyncio.ensure_future(self._settled_result(admission.session, admission.submission))
+        if waiter is None:
+            return await from_log
+        # Another process may consume the message (steering its live run): the log always knows.
+        try:
+            done, _ = await asyncio.wait({asyncio.shield(waiter), from_log}, return_when=asyncio.FIRST_COMPLETED)
+            return done.pop().result()
+        finally:
+            from_log.cancel()
 
     async def stream(self, agent: Agent, message: str, **kwargs: Any) -> AsyncIterator[Event]:
         """Send a message and yield the session's events live until that run settles."""
@@ -183,9 +208,12 @@ class Harness:
                 return
 
     async def abort(self, session: str, reason: str | None = None) -> bool:
-        """Ask the live run of `session` to stop (through the log, so it works across processes)."""
-        if not await self.log.exists(session):
-            return False
+        """Ask the live run of `session` to stop (through the log, so it works across processes).
+
+        Returns False, and logs nothing, when the session has no unsettled submission.
+        """
+        if not await self.log.exists(session) or not await self.store.unsettled_submissions(session):
+            return False  # nothing running or queued: an abort now must not stop the next message
         await EventWriter(self.log, session, run=None, agent=None).emit(AbortRequested(reason=reason))
         return True
 
@@ -214,10 +242,12 @@ class Harness:
         return runtime
 
     def _settings(self, model: str | Model | None) -> RunSettings:
-        return RunSettings(model=model or self.model, owner=self.owner)
+        return RunSettings(
+            model=model or self.model, owner=self.owner, lease_ttl=self.lease_ttl, max_attempts=self.max_attempts
+        )
 
     async def _settled_result(self, session: str, submission: str) -> RunResult:
-        async for event in self.log.tail(session):
+        async for event in self.log.tail(session, poll=0.25):
             if isinstance(event, RunSettled) and event.submission == submission:
                 return RunResult(
                     outcome=event.outcome,
@@ -242,49 +272,120 @@ class Harness:
         model: str | Model | None = None,
     ) -> WorkflowResult:
         """Validate `input` (raises pydantic.ValidationError), run the workflow, settle it exactly once."""
+        admission = await self.admit_workflow(workflow, input, id=id, model=model)
+        return await self.wait_workflow(admission)
+
+    async def admit_workflow(
+        self,
+        workflow: Workflow,
+        input: BaseModel | dict[str, Any] | str,
+        *,
+        id: str | None = None,
+        idempotency_key: str | None = None,
+        model: str | Model | None = None,
+    ) -> Admission:
+        """Validate `input` (raises pydantic.ValidationError), record it and start the run; returns at once."""
         parsed = workflow.parse_input(input)
         session = f"{workflow.name}/{id or new_id()}"
-        run_id = f"run_{new_id()}"
-        record, _ = await self.store.put_submission(
+        record, created = await self.store.put_submission(
             Submission(
                 id=f"sub_{new_id()}",
                 session=session,
                 target=f"workflow:{workflow.name}",
                 payload=parsed.model_dump(mode="json"),
+                idempotency_key=idempotency_key,
             )
         )
-        runtime = self._runtime(session)
+        head = await self.store.head(f"sessions/{session}")
+        offset = head.next_offset if head else "-1"
+        if not created:
+            return Admission(session, record.id, offset, deduplicated=True)
+        run_id = f"run_{new_id()}"
         writer = EventWriter(self.log, session, run=run_id, agent=None)
         await writer.emit(SubmissionAdmitted(submission=record.id, submission_kind="workflow"))
         await writer.emit(WorkflowInput(workflow=workflow.name, input=parsed.model_dump(mode="json"), submission=record.id))
-        await writer.emit(RunStarted(submission=record.id))
-        await self.store.update_submission(record.id, state="running", attempts=1)
+        self._workflow_tasks[record.id] = asyncio.create_task(
+            self._run_workflow(workflow, parsed, session, record.id, run_id, attempt=1, model=model)
+        )
+        return Admission(session, record.id, offset)
+
+    async def wait_workflow(self, admission: Admission) -> WorkflowResult:
+        task = self._workflow_tasks.get(admission.submission)
+        if task is not None:
+            return await asyncio.shield(task)
+        event = await self._settled_event(admission.session, admission.submission)
+        return WorkflowResult(
+            outcome=event.outcome,
+            result=event.result,
+            session=admission.session,
+            run=event.run or "",
+            usage=event.usage,
+            error=event.error,
+            error_type=event.error_type,
+        )
+
+    async def _settled_event(self, session: str, submission: str) -> RunSettled:
+        async for event in self.log.tail(session, poll=0.25):
+            if isinstance(event, RunSettled) and event.submission == submission:
+                return event
+        raise AssertionError("unreachable: tail never ends")
+
+    async def resume_workflow(self, workflow: Workflow, submission: Submission, run_id: str) -> WorkflowResult:
+        """Run a workflow again whose process died mid-run (its body restarts; what it logged stays)."""
+        parsed = workflow.parse_input(submission.payload)
+        writer = EventWriter(self.log, submission.session, run=run_id, agent=None)
+        await write_interrupted(writer, unanswered_calls(await self.log.read(submission.session), run_id))
+        task = asyncio.create_task(
+            self._run_workflow(workflow, parsed, submission.session, submission.id, run_id, attempt=submission.attempts + 1)
+        )
+        self._workflow_tasks[submission.id] = task
+        return await task
+
+    async def _run_workflow(
+        self,
+        workflow: Workflow,
+        parsed: BaseModel,
+        session: str,
+        submission: str,
+        run_id: str,
+        *,
+        attempt: int,
+        model: str | Model | None = None,
+    ) -> WorkflowResult:
+        runtime = self._runtime(session)
+        writer = EventWriter(self.log, session, run=run_id, agent=None)
         runner = runtime.workflow_runner(self._settings(model), run_id)
-        ctx = Context(runner, run=run_id, session=session, workflow=workflow.name)
         outcome, value, error, error_type, dumped = "completed", None, None, None, None
-        watcher = asyncio.create_task(runner.watch_abort())
-        try:
-            body = asyncio.ensure_future(workflow(ctx, parsed))
-            done, _ = await asyncio.wait({body, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if body not in done:
-                body.cancel()
-                await asyncio.gather(body, return_exceptions=True)
-                raise RunAborted(runner.control.abort_reason or "aborted")
-            value = body.result()
-            dumped = workflow.dump_result(value)
-        except RunAborted as exc:
-            outcome, error, error_type = "aborted", str(exc), "RunAborted"
-        except Exception as exc:
-            outcome, error, error_type = "failed", f"{type(exc).__name__}: {exc}", type(exc).__name__
-            if not isinstance(exc, RunError):
-                log.debug("workflow %r failed", workflow.name, exc_info=True)
-        finally:
-            watcher.cancel()
-        await runtime.save_sandbox()
+        if attempt > self.max_attempts:
+            outcome, error = "failed", f"the run was interrupted {attempt - 1} times (retry budget {self.max_attempts})"
+            error_type = "RetryBudgetExhausted"
+        else:
+            await writer.emit(RunStarted(submission=submission, attempt=attempt))
+            await self.store.update_submission(submission, state="running", attempts=attempt)
+            ctx = Context(runner, run=run_id, session=session, workflow=workflow.name)
+            watcher = asyncio.create_task(runner.watch_abort())
+            try:
+                body = asyncio.ensure_future(workflow(ctx, parsed))
+                done, _ = await asyncio.wait({body, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if body not in done:
+                    body.cancel()
+                    await asyncio.gather(body, return_exceptions=True)
+                    raise RunAborted(runner.control.abort_reason or "aborted")
+                value = body.result()
+                dumped = workflow.dump_result(value)
+            except RunAborted as exc:
+                outcome, error, error_type = "aborted", str(exc), "RunAborted"
+            except Exception as exc:
+                outcome, error, error_type = "failed", f"{type(exc).__name__}: {exc}", type(exc).__name__
+                if not isinstance(exc, RunError):
+                    log.debug("workflow %r failed", workflow.name, exc_info=True)
+            finally:
+                watcher.cancel()
+            await runtime.save_sandbox()
         await writer.emit(
             RunSettled(
                 outcome=outcome,  # type: ignore[arg-type]
-                submission=record.id,
+                submission=submission,
                 result=dumped,
                 error=error,
                 error_type=error_type,
@@ -292,7 +393,7 @@ class Harness:
             )
         )
         await writer.close()
-        await self.store.update_submission(record.id, state="settled", outcome=outcome)
+        await self.store.update_submission(submission, state="settled", outcome=outcome)
         return WorkflowResult(
             outcome=outcome,
             result=value,
@@ -303,8 +404,20 @@ class Harness:
             error_type=error_type,
         )
 
+    # -- recovery --------------------------------------------------------------------------------
+
+    async def recover(self, agents: dict[str, Agent], workflows: dict[str, Workflow]) -> list[str]:
+        """Pick up every unsettled submission in the store (after a crash); returns the sessions touched."""
+        from flue_py._recovery import recover
+
+        return await recover(self, agents, workflows)
+
+    def drive(self, agent: Agent, session: str) -> None:
+        """Make sure a driver runs `session` (pending inputs, or a run a dead process left open)."""
+        self._ensure_driver(agent, session, None)
+
     async def close(self) -> None:
-        for task in list(self._drivers.values()):
+        for task in [*self._drivers.values(), *self._workflow_tasks.values()]:
             with contextlib.suppress(BaseException):
                 await task
         for runtime in self._runtimes.values():

@@ -13,6 +13,7 @@ import importlib.util
 from flue_py.cli import build as _build
 from flue_py.cli import init as _init
 from flue_py.cli import run as _run
+from flue_py.cli import serve as _serve
 from flue_py.cli import skills as _skills
 
 __all__ = ["app", "main"]
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 app.command("init")(_init.init)
 app.command("run")(_run.run)
+app.command("serve")(_serve.serve)
+app.command("dev")(_serve.dev)
 app.command("build")(_build.build)
 if importlib.util.find_spec("flue_py.cli.sessions") is not None:
     from flue_py.cli import sessions as _sessions
