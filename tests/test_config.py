@@ -102,8 +102,10 @@ def test_env_false_reads_only_the_file(tmp_path: Path, monkeypatch: pytest.Monke
         ),
         (
             "[server]\nprot = 8000\n",
-            "flue.toml: [server] prot: unknown key — remove it or fix the spelling "
-            "(known: host, port, token_env, cors_origins)",
+            (
+                "flue.toml: [server] prot: unknown key — remove it or fix the spelling "
+                "(known: host, port, token_env, cors_origins)"
+            ),
         ),
         (
             "[sever]\nport = 8000\n",
@@ -111,9 +113,11 @@ def test_env_false_reads_only_the_file(tmp_path: Path, monkeypatch: pytest.Monke
         ),
         ("server = 8000\n", "flue.toml: [server]: should be a table — write it as a [server] section"),
         (
-            '[server]\ncors_origins = 3\n',
-            'flue.toml: [server] cors_origins: Input should be a valid list — set it to a list like '
-            '["http://localhost:5173"]',
+            "[server]\ncors_origins = 3\n",
+            (
+                "flue.toml: [server] cors_origins: Input should be a valid list — set it to a list like "
+                '["http://localhost:5173"]'
+            ),
         ),
         (
             "[server]\nport = 70000\n",

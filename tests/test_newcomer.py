@@ -33,7 +33,7 @@ BASE_PYTHON = Path(getattr(sys, "_base_executable", sys.executable))
 
 def run(command: list[str | Path], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> str:
     done = subprocess.run(
-        [str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [str(c) for c in command], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"{command} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done.stdout

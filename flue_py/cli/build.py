@@ -236,7 +236,7 @@ def build_artifact(
             output.parent.mkdir(parents=True, exist_ok=True)
             command = [sys.executable, "-m", "shiv", "--site-packages", str(site), "-e", ENTRY_POINT]
             command += ["-o", str(output), "-p", "/usr/bin/env python3", "--reproducible"]
-            done = subprocess.run(command, capture_output=True, text=True)
+            done = subprocess.run(command, check=False, capture_output=True, text=True)
             if done.returncode != 0:
                 last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
                 raise BuildError(f"shiv failed ({last}) — check that shiv is installed: pip install shiv")
@@ -300,9 +300,7 @@ def build(
         raise _fail(f"{root}: no agents or workflows to serve — add one to agents/ (or run flue init)", as_json)
     target = output or root / "dist" / f"{config.name}.pyz"
     try:
-        result = build_artifact(
-            root, store_url=config.store.url, output=target, dockerfile=dockerfile, quiet=as_json
-        )
+        result = build_artifact(root, store_url=config.store.url, output=target, dockerfile=dockerfile, quiet=as_json)
     except BuildError as exc:
         raise _fail(str(exc), as_json) from None
     document: dict[str, Any] = {

@@ -67,7 +67,9 @@ def templates_dir() -> Path:
     checkout = Path(__file__).resolve().parents[2] / "templates"
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError("flue-py's templates are missing: reinstall flue-py (pip install --force-reinstall flue-py)")
+    raise FileNotFoundError(
+        "flue-py's templates are missing: reinstall flue-py (pip install --force-reinstall flue-py)"
+    )
 
 
 def project_name(directory: Path) -> str:

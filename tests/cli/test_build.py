@@ -46,9 +46,21 @@ def test_requirements_txt_and_redis_store_add_roots(tmp_path: Path) -> None:
 
 def test_the_project_goes_in_without_secrets_tests_or_outputs(tmp_path: Path) -> None:
     root = tmp_path / "p"
-    for name in ("agents/hello.py", "agents/__pycache__/hello.cpython-311.pyc", "skills/s/SKILL.md", "flue.toml",
-                 ".env", ".env.local", ".env.example", "tests/test_x.py", ".flue/flue.db", "dist/old.pyz",
-                 ".git/HEAD", "out/p.pyz", "README.md"):
+    for name in (
+        "agents/hello.py",
+        "agents/__pycache__/hello.cpython-311.pyc",
+        "skills/s/SKILL.md",
+        "flue.toml",
+        ".env",
+        ".env.local",
+        ".env.example",
+        "tests/test_x.py",
+        ".flue/flue.db",
+        "dist/old.pyz",
+        ".git/HEAD",
+        "out/p.pyz",
+        "README.md",
+    ):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text("x")
     site = tmp_path / "site"
@@ -87,6 +99,7 @@ def test_the_artifact_runs_on_a_bare_python(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(root), "-t", "workflow"]).exit_code == 0
     done = subprocess.run(
         [sys.executable, "-c", "from flue_py.cli import main; main()", "build", "--json", "--dockerfile"],
+        check=False,
         cwd=root,
         capture_output=True,
         text=True,
@@ -104,6 +117,7 @@ def test_the_artifact_runs_on_a_bare_python(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "PORT": "9123"}
     check = subprocess.run(
         [str(bare / "bin" / "python"), built["artifact"], "--check"],
+        check=False,
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -111,5 +125,8 @@ def test_the_artifact_runs_on_a_bare_python(tmp_path: Path) -> None:
         timeout=300,
     )
     assert check.returncode == 0, check.stderr
-    assert check.stdout.strip() == f"shop: hello, review on http://127.0.0.1:9123 (store sqlite:///{tmp_path}/.flue/flue.db)"
+    assert (
+        check.stdout.strip()
+        == f"shop: hello, review on http://127.0.0.1:9123 (store sqlite:///{tmp_path}/.flue/flue.db)"
+    )
     assert not os.path.exists(tmp_path / ".flue")  # --check opens nothing

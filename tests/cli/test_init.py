@@ -21,7 +21,16 @@ EXPECTED = {
     "workflow": {"workflows/review.py", "skills/review-checklist/SKILL.md", "tests/test_review.py"},
 }
 EXPECTED_SKILL = {"chat": "house-style", "workflow": "review-checklist"}
-COMMON = {"agents/__init__.py", "workflows/__init__.py", "agents/hello.py", "flue.toml", ".env.example", ".gitignore", "README.md", "tests/conftest.py"}
+COMMON = {
+    "agents/__init__.py",
+    "workflows/__init__.py",
+    "agents/hello.py",
+    "flue.toml",
+    ".env.example",
+    ".gitignore",
+    "README.md",
+    "tests/conftest.py",
+}
 
 
 def init(*args: str) -> object:
@@ -61,6 +70,7 @@ def test_generated_tests_pass_offline(tmp_path: Path, template: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
+        check=False,
         cwd=tmp_path / "p",
         env=env,
         capture_output=True,
@@ -125,6 +135,7 @@ def flue(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
     # A subprocess: `flue run` imports the project's agents/ package, which must not leak into this process.
     return subprocess.run(
         [sys.executable, "-c", "from flue_py.cli import main; main()", *args],
+        check=False,
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,

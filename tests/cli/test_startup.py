@@ -27,7 +27,12 @@ print("\\nMODULES=" + json.dumps(sorted({name.split(".")[0] for name in sys.modu
 
 def imported_by(args: list[str], cwd: Path) -> set[str]:
     done = subprocess.run(
-        [sys.executable, "-c", WRAPPER, json.dumps(args)], cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", WRAPPER, json.dumps(args)],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     line = next(line for line in done.stdout.splitlines() if line.startswith("MODULES="))
     return set(json.loads(line.removeprefix("MODULES=")))

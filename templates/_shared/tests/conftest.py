@@ -1,10 +1,9 @@
 """Tests run offline: a real model request fails loudly, and the project root is importable (agents.*)."""
 
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import pytest
-
 from flue_py.testing import block_model_requests
 
 ROOT = Path(__file__).resolve().parent.parent

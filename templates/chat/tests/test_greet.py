@@ -3,6 +3,7 @@
 import asyncio
 
 from flue_py.testing import ScriptedModel, ToolCall
+
 from workflows.greet import Greeting, Visitor, greet
 
 

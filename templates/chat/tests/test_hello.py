@@ -1,7 +1,8 @@
 """The `hello` agent, offline: a ScriptedModel plays the model's side turn by turn."""
 
-from agents.hello import hello, lookup_faq
 from flue_py.testing import ScriptedModel, ToolCall
+
+from agents.hello import hello, lookup_faq
 
 
 def test_the_tool_is_a_plain_function():

@@ -3,10 +3,10 @@
 Run it:  flue run greet --input '{"name": "Ada", "language": "French"}'
 """
 
+from flue_py import Context, workflow
 from pydantic import BaseModel, Field
 
 from agents.hello import hello
-from flue_py import Context, workflow
 
 
 class Visitor(BaseModel):

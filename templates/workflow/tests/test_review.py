@@ -3,9 +3,9 @@
 import asyncio
 
 import pytest
+from flue_py.testing import ScriptedModel, ToolCall
 from pydantic import ValidationError
 
-from flue_py.testing import ScriptedModel, ToolCall
 from workflows.review import Document, Review, review
 
 DOC = Document(title="Release notes", text="We shipped search. Docs are still missing.")

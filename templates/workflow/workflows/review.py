@@ -6,10 +6,10 @@ Serve:   POST /workflows/review with the same JSON.
 
 from typing import Literal
 
+from flue_py import Context, workflow
 from pydantic import BaseModel, Field
 
 from agents.hello import hello
-from flue_py import Context, workflow
 
 
 class Document(BaseModel):
