@@ -11,7 +11,7 @@ Key layout under the prefix `P` (default `flue:`), for a stream at path `p`:
     P m:p   hash    metadata: ct, media, tail, closed, ttl, exp, created, access, from, fofs, fsub, lseq, deleted
     P x:p   stream  message i has the entry id `0-i` and one field `d`; offsets map to ids without a lookup
     P p:p   hash    producer id -> "epoch:seq"
-    P c:p   stream  one entry when the stream closes: the doorbell `wait()` blocks on beside `x`
+    P c:p   stream  the doorbell `wait()` blocks on beside `x`: an entry when the stream closes or goes away
     P k:p   set     paths of the forks made from p (so a delete knows whether to soft-delete)
     P index zset    live paths scored by creation time (list_streams)
 """
@@ -42,6 +42,14 @@ local function is_expired(m, now)
   return false
 end
 
+-- Wake the wait()s blocked on a stream that is going away (they re-check and find it gone). Deleting the
+-- doorbell in the same script would not wake them, so leave one fresh entry that cleans itself up.
+local function ring_gone(p)
+  redis.call('DEL', ckey(p))
+  redis.call('XADD', ckey(p), '*', 'gone', '1')
+  redis.call('PEXPIRE', ckey(p), 60000)
+end
+
 local remove
 
 -- Whether a fork still references p; forks found expired are removed on the way (as _sqlite_ops does).
@@ -68,13 +76,15 @@ remove = function(p, now)
   if has_live_refs(p, now) then
     redis.call('HSET', mkey(p), 'deleted', '1')
     redis.call('ZREM', INDEX, p)
+    ring_gone(p)
     return
   end
   local current = p
   while current do
     local parent = redis.call('HGET', mkey(current), 'from')
-    redis.call('DEL', mkey(current), xkey(current), pkey(current), ckey(current), kkey(current))
+    redis.call('DEL', mkey(current), xkey(current), pkey(current), kkey(current))
     redis.call('ZREM', INDEX, current)
+    ring_gone(current)
     if not parent then return end
     redis.call('SREM', kkey(parent), current)
     local pm = meta(parent)

@@ -54,8 +54,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 __all__ = ["DEFAULT_PREFIX", "RedisSessionStore"]
 
 DEFAULT_PREFIX = "flue:"
-_WAIT_SLICE = 1.0
-"""Longest single XREAD BLOCK in `wait()`: a deleted stream never rings its doorbell, so re-check this often."""
+_WAIT_SLICE = 5.0
+"""Longest single XREAD BLOCK in `wait()`. Appends, closes and deletes all wake it at once; the slice only
+bounds how long a waiter could miss something no script announces (a TTL running out)."""
 
 
 def _text(value: bytes | str) -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from flue_py.exceptions import ProducerSequenceGap, SequenceConflict, StoreError
 from flue_py.sessions import open_store
-from flue_py.sessions.base import Producer, SessionStore, Submission, format_offset, session_path, stamp_seq
+from flue_py.sessions.base import ForkSpec, Producer, SessionStore, Submission, format_offset, session_path, stamp_seq
 from flue_py.sessions.memory import MemorySessionStore
 from tests.sessions._redis import delete_prefix, require_redis, unique_prefix
 
@@ -130,8 +130,20 @@ async def test_wait_gives_up_when_the_stream_is_deleted(two_clients: tuple[Sessi
     info, _ = await reader.create_stream("s", content_type="text/plain")
     task = asyncio.create_task(reader.wait("s", info.next_offset, 10.0))
     await asyncio.sleep(0.05)
+    started = time.monotonic()
     assert await writer.delete("s")
     assert await asyncio.wait_for(task, 3.0) is False
+    assert time.monotonic() - started < 0.5  # the delete rang the doorbell
+
+    # A soft-deleted fork source wakes its waiters too; recreating a path starts with a quiet doorbell.
+    await writer.create_stream("src", content_type="text/plain", initial=[b"a"])
+    await writer.create_stream("fork", content_type=None, fork=ForkSpec("src"))
+    task = asyncio.create_task(reader.wait("src", format_offset(1), 10.0))
+    await asyncio.sleep(0.05)
+    assert await writer.delete("src")
+    assert await asyncio.wait_for(task, 3.0) is False
+    await writer.create_stream("s", content_type="text/plain")
+    assert await reader.wait("s", None, 0.2) is False
 
 
 async def test_stamp_seq_is_gapless_across_clients(two_clients: tuple[SessionStore, SessionStore]) -> None:
@@ -205,7 +217,9 @@ async def test_expired_streams_leave_no_keys(two_clients: tuple[SessionStore, Se
     assert await store.head("gone") is None
     prefix: str = store.prefix  # type: ignore[attr-defined]
     client: Any = store._redis  # type: ignore[attr-defined]
-    assert [k async for k in client.scan_iter(match=prefix + "*")] == []
+    # Only the doorbell that woke any waiters is left, and it expires by itself.
+    assert [k async for k in client.scan_iter(match=prefix + "*")] == [f"{prefix}c:gone".encode()]
+    assert 0 < await client.pttl(f"{prefix}c:gone") <= 60_000
 
 
 async def test_url_prefix_isolates_stores() -> None:
