@@ -13,7 +13,7 @@ __all__ = ["classify", "limit_message"]
 
 # Order matters: the first match names the limit.
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("timeout", re.compile(r"execution timeout|deadline exceeded")),
+    ("timeout", re.compile(r"execution timeout|deadline exceeded|execution timed out")),
     ("commands", re.compile(r"maximum command count exceeded|session command limit|maximum concurrent jobs")),
     (
         "loop_iterations",
@@ -21,9 +21,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "function_depth",
-        re.compile(r"maximum (function|subshell|command substitution|source|trap nesting) depth|nesting depth exceeded"),
+        re.compile(r"maximum (function|subshell|command substitution|source|trap nesting) depth|nesting depth exceeded|function call depth limit"),
     ),
-    ("memory", re.compile(r"variable byte limit|memory limit exceeded|array entry limit|environment variable (byte|count) limit")),
+    ("memory", re.compile(r"variable byte limit|memory limit exceeded|array entry limit|environment variable (byte|count) limit|value size limit")),
     ("expansion", re.compile(r"brace range too large|budget validation failed|format (width|precision) \d+ exceeds limit")),
     ("file_size", re.compile(r"file too large")),
     ("filesystem_bytes", re.compile(r"filesystem full|exceeds VFS limit")),

@@ -23,11 +23,21 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
-import bashkit
+# bashkit's interpreter recurses on the native stack for every nested `eval`, and a script can nest them
+# without bound: on Rust's default 2 MiB thread stacks `s='eval "$s"'; eval "$s"` overflows the stack in
+# about 200 levels and kills the whole process with a segfault. Rust threads size their stacks from
+# RUST_MIN_STACK when they are spawned, so bashkit's threads get 1 GiB of (lazily committed, mostly
+# untouched) stack before the engine starts any; the wall-time limit then ends such a script long before
+# the stack runs out. Set before the import; a value the operator chose wins.
+os.environ.setdefault("RUST_MIN_STACK", str(1 << 30))
+
+import bashkit  # noqa: E402
 
 from flue_py.exceptions import SandboxError
+from flue_py.sandbox._braces import MAX_BRACE_WORDS, largest_brace_expansion
 from flue_py.sandbox._limits import SandboxLimits
 from flue_py.sandbox._ls import run_ls
 from flue_py.sandbox._outcome import classify, limit_message
@@ -172,7 +182,12 @@ class BashSandbox(Sandbox):
             if self._execs >= self.limits.recycle_after:
                 self._recycle()
             self._execs += 1
-            return await self._exec_locked(self._wrap(script, cwd, env, stdin), timeout)
+            result = await self._exec_locked(self._wrap(script, cwd, env, stdin), timeout)
+            if result.limit_hit is None and (words := largest_brace_expansion(script)) > MAX_BRACE_WORDS:
+                detail = f"a brace expansion makes {words} words; the sandbox makes at most {MAX_BRACE_WORDS}"
+                stderr = result.stderr + limit_message("expansion", detail)
+                return replace(result, stderr=stderr, exit_code=result.exit_code or 1, limit_hit="expansion")
+            return result
 
     def _wrap(self, script: str, cwd: str | None, env: dict[str, str] | None, stdin: str | None) -> str:
         if cwd is not None or env:
