@@ -72,7 +72,7 @@ async def updates(state: ServerState, request: Request, session: str, info: Stre
     chunks, next_offset, up_to_date = await _page(state, session, info, after)
     if live is not None and next_offset == _offset_of(after or 0):  # nothing new yet: hold the request
         path = session_path(session)
-        if not await state.store.wait(path, next_offset, state.long_poll_timeout):
+        if not await _wait(state, request, path, next_offset, state.long_poll_timeout):
             return Response(status_code=204, headers={**EXPOSE, "Stream-Next-Offset": next_offset, "Stream-Up-To-Date": "true"})
         chunks, next_offset, up_to_date = await _page(state, session, info, after)
     headers = {**EXPOSE, "Stream-Next-Offset": next_offset}
@@ -80,6 +80,18 @@ async def updates(state: ServerState, request: Request, session: str, info: Stre
         headers["Stream-Up-To-Date"] = "true"
     body = json.dumps([_checkpoint(state, session, info), *chunks], separators=(",", ":"))
     return Response(body, media_type="application/json", headers=headers)
+
+
+async def _wait(state: ServerState, request: Request, path: str, after: str, timeout: float) -> bool:
+    """Wait for an append, in short slices: a client that went away must not hold the handler (or a shutdown)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (remaining := deadline - loop.time()) > 0:
+        if await state.store.wait(path, after, min(remaining, 1.0)):
+            return True
+        if await request.is_disconnected():
+            return False
+    return False
 
 
 def _offset_of(seq: int) -> str:
@@ -121,7 +133,7 @@ async def _sse(
             remaining = deadline - loop.time()
             if remaining <= 0 or await request.is_disconnected():
                 return
-            if await state.store.wait(path, next_offset, min(remaining, state.sse_heartbeat)):
+            if await _wait(state, request, path, next_offset, min(remaining, state.sse_heartbeat)):
                 break
             # An idle control frame is the heartbeat: the SDK counts it as activity (a comment is not).
             yield _control(next_offset, True)
