@@ -205,7 +205,7 @@ def _describe(exc: ValidationError, source: str) -> str:
         return f"{source}: [{key}]: should be a table — write it as a [{key}] section"
     # Pydantic's "..., unable to parse string as an integer" adds nothing the fix does not say.
     message = str(error["msg"]).split(", unable to", 1)[0]
-    example = _EXAMPLES.get(loc[:2]) if len(loc) >= 2 else None
+    example = _EXAMPLES.get((loc[0], loc[1])) if len(loc) >= 2 else None
     fix = f"set it to {example}" if example else "fix the value"
     if source.startswith("environment"):
         # The environment has no sections; name the variable and the value only.

@@ -120,7 +120,7 @@ def _place(source: Path, target: Path) -> None:
 
 def _is_editable(dist: Distribution) -> bool:
     text = dist.read_text("direct_url.json")
-    return bool(text) and bool(json.loads(text).get("dir_info", {}).get("editable"))
+    return text is not None and bool(json.loads(text).get("dir_info", {}).get("editable"))
 
 
 def _stage_distribution(dist: Distribution, site: Path) -> None:

@@ -104,8 +104,8 @@ def render_project(directory: Path, template: str, name: str, *, model: str = DE
             relative = _target_name(path.relative_to(layer))
             written[relative.as_posix()] = path
     directory.mkdir(parents=True, exist_ok=True)
-    for relative, path in written.items():
-        target = directory / relative
+    for posix, path in written.items():
+        target = directory / posix
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".j2":
             target.write_text(env.from_string(path.read_text(encoding="utf-8")).render(context), encoding="utf-8")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from flue_py.cli import app
 from flue_py.skills import check_skills, discover_skills
@@ -33,7 +33,7 @@ COMMON = {
 }
 
 
-def init(*args: str) -> object:
+def init(*args: str) -> Result:
     return runner.invoke(app, ["init", *args])
 
 
