@@ -5,6 +5,8 @@ FlueError
 ├── UserError                  a developer mistake: bad declaration, bad config, unknown name
 │   ├── ConfigError            flue.toml / environment / constructor arguments are invalid
 │   ├── NotFoundError          no agent, workflow, session or skill by that name
+│   ├── SkillLoadError         a SKILL.md cannot be used (path:line: message)
+│   ├── ModelRequestsBlocked   a real model was called while the test guard is on
 │   └── MissingDependencyError an optional extra is not installed (names the pip command)
 ├── RunError                   a run could not complete
 │   ├── LimitExceeded          max turns / tokens / cost reached (carries which limit)
@@ -45,6 +47,7 @@ __all__ = [
     "ModelAuthError",
     "ModelError",
     "ModelRateLimited",
+    "ModelRequestsBlocked",
     "ModelUnavailable",
     "NotFoundError",
     "ProducerFenced",
@@ -54,6 +57,7 @@ __all__ = [
     "RunError",
     "SandboxError",
     "SequenceConflict",
+    "SkillLoadError",
     "StoreError",
     "StreamClosed",
     "StreamExists",
@@ -78,6 +82,20 @@ class ConfigError(UserError):
 
 class NotFoundError(UserError):
     """Nothing by that name exists."""
+
+
+class SkillLoadError(UserError):
+    """A SKILL.md cannot be used (no frontmatter, bad YAML, no description)."""
+
+    def __init__(self, path: Any, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
+class ModelRequestsBlocked(UserError, RuntimeError):
+    """A request to a real (non-loopback) model was made while `flue_py.testing.block_model_requests()` is on."""
 
 
 class MissingDependencyError(UserError, ImportError):

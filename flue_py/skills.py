@@ -36,7 +36,7 @@ from flue_py._skills_parse import (
     skill_file,
 )
 from flue_py.events import SkillActivated
-from flue_py.exceptions import NotFoundError, UserError
+from flue_py.exceptions import NotFoundError, SkillLoadError, UserError
 from flue_py.tools import Tool, ToolContext
 
 __all__ = [
@@ -67,16 +67,6 @@ _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 
 class SkillWarning(UserWarning):
     """A skill was loaded with a problem, shadowed, or skipped."""
-
-
-class SkillLoadError(UserError):
-    """A SKILL.md cannot be used (no frontmatter, bad YAML, no description)."""
-
-    def __init__(self, path: Path, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
-        self.path = path
-        self.line = line
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flue_py.events import Usage
-from flue_py.exceptions import FlueError
+from flue_py.exceptions import ModelRequestsBlocked
 from flue_py.messages import ChatMessage, ToolSpec
 
 __all__ = [
@@ -37,10 +37,6 @@ ALLOW_MODEL_REQUESTS = True
 Requests to a model server on a loopback address stay allowed, so tests can run litellm's real code path
 against a local fake provider.
 """
-
-
-class ModelRequestsBlocked(FlueError, RuntimeError):
-    """A remote model was called while `ALLOW_MODEL_REQUESTS` is False (a test forgot to script its model)."""
 
 
 @dataclass(frozen=True, slots=True)
