@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: this artifact cannot serve ({exc}) — rebuild it with a flue-py that has flue serve")
 
     try:
-        app = create_app(root=root, store=store, token=config.token, cors_origins=config.server.cors_origins)
+        app = create_app(
+            root=root, store=store, token=config.token, cors_origins=config.server.cors_origins, model=config.model
+        )
     except UserError as exc:
         sys.exit(f"error: {exc}")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -11,7 +11,7 @@ url = "sqlite:///.flue/flue.db"         # relative sqlite paths are relative to 
 [server]
 host = "127.0.0.1"
 port = 8000
-token_env = "FLUE_TOKEN"                # the environment variable holding the bearer token
+token_env = "FLUE_AUTH_TOKEN"                # the environment variable holding the bearer token
 cors_origins = ["http://localhost:5173"]
 ```
 
@@ -60,7 +60,7 @@ class StoreConfig(_Section):
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    token_env: str = "FLUE_TOKEN"
+    token_env: str = "FLUE_AUTH_TOKEN"
     """The name of the environment variable holding the bearer token; auth is off while it is unset."""
     cors_origins: list[str] = Field(default_factory=list)
 
@@ -124,7 +124,7 @@ _EXAMPLES = {
     ("store", "url"): 'a quoted URL like "sqlite:///.flue/flue.db"',
     ("server", "host"): 'a quoted address like "127.0.0.1"',
     ("server", "port"): "a number like 8000",
-    ("server", "token_env"): 'a quoted variable name like "FLUE_TOKEN"',
+    ("server", "token_env"): 'a quoted variable name like "FLUE_AUTH_TOKEN"',
     ("server", "cors_origins"): 'a list like ["http://localhost:5173"]',
 }
 _KNOWN = {

@@ -9,7 +9,16 @@ import pytest
 from flue_py.config import DEFAULT_STORE, load_config
 from flue_py.exceptions import ConfigError
 
-ENV_VARS = ("FLUE_MODEL", "FLUE_STORE", "FLUE_HOST", "FLUE_PORT", "PORT", "FLUE_CORS_ORIGINS", "FLUE_TOKEN", "MY_TOKEN")
+ENV_VARS = (
+    "FLUE_MODEL",
+    "FLUE_STORE",
+    "FLUE_HOST",
+    "FLUE_PORT",
+    "PORT",
+    "FLUE_CORS_ORIGINS",
+    "FLUE_AUTH_TOKEN",
+    "MY_TOKEN",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +88,9 @@ def test_environment_beats_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_dotenv_fills_gaps_but_never_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / ".env").write_text("FLUE_MODEL=from-dotenv\nFLUE_HOST=10.0.0.1\nFLUE_TOKEN=tok\n", encoding="utf-8")
+    (tmp_path / ".env").write_text(
+        "FLUE_MODEL=from-dotenv\nFLUE_HOST=10.0.0.1\nFLUE_AUTH_TOKEN=tok\n", encoding="utf-8"
+    )
     monkeypatch.setenv("FLUE_HOST", "192.168.0.1")
     config = load_config(tmp_path)
     assert config.model == "from-dotenv"
