@@ -8,13 +8,14 @@ import pytest
 from tests.server._project import ServerProcess, write_project
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return write_project(tmp_path / "proj")
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_project(tmp_path_factory.mktemp("proj"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(project: Path) -> Iterator[ServerProcess]:
+    """One `flue serve` per test module (tests use distinct session ids)."""
     proc = ServerProcess(project).start()
     try:
         yield proc
