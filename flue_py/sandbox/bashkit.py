@@ -51,6 +51,7 @@ __all__ = ["BashSandbox"]
 _BACKEND_FILE_CAP = 10_000_000
 _BACKEND_FS_CAP = 100_000_000
 _STDIN_PATH = "/tmp/.flue-stdin"
+_STDIN_REDIRECT = " < " + _STDIN_PATH
 _SLEEP_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -196,7 +197,7 @@ class BashSandbox(Sandbox):
             script = "(\n" + "\n".join(lines) + "\n" + script + "\n)"
         if stdin is not None:
             self._fs.write_file(_STDIN_PATH, stdin.encode())
-            script = "{\n" + script + "\n} < " + _STDIN_PATH
+            script = "{\n" + script + "\n}" + _STDIN_REDIRECT
         return script
 
     async def _exec_locked(self, script: str, timeout: float | None) -> ExecResult:
@@ -231,8 +232,8 @@ class BashSandbox(Sandbox):
             if timer is not None:
                 timer.cancel()
             self._wake = None
-            with suppress(Exception):
-                if self._fs.exists(_STDIN_PATH):
+            if script.endswith(_STDIN_REDIRECT):
+                with suppress(Exception):
                     self._fs.remove(_STDIN_PATH)
         if self._timed_out or self._overflow:
             bash.clear_cancel()
