@@ -125,8 +125,9 @@ class RedisSessionStore(SessionStore):
         self._acquire = register(_redis_lua.ACQUIRE_LEASE)
         self._release = register(_redis_lua.RELEASE_LEASE)
 
-    def _key(self, kind: str, name: str = "") -> str:
-        return f"{self.prefix}{kind}:{name}" if name else f"{self.prefix}{kind}"
+    def _key(self, kind: str, name: str | None = None) -> str:
+        """`<prefix><kind>:<name>`, the layout the Lua scripts compute too (see `_redis_lua`)."""
+        return f"{self.prefix}{kind}" if name is None else f"{self.prefix}{kind}:{name}"
 
     async def _script(self, script: Any, path: str, *args: Any) -> Any:
         return await script(keys=[self._key("m", path)], args=[self.prefix, path, repr(time.time()), *args])
