@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +35,7 @@ from flue_py.tools import Tool, ToolContext
 if TYPE_CHECKING:
     from flue_py.sandbox.base import Sandbox
 
-__all__ = ["AgentRun", "RunSettings", "SessionRuntime", "WorkflowRunner", "open_run", "unanswered_calls"]
+__all__ = ["AgentRun", "RunSettings", "SessionRuntime", "WorkflowRunner", "hold_lease", "open_run", "unanswered_calls"]
 
 log = logging.getLogger("flue_py.runs")
 
@@ -80,6 +82,25 @@ async def write_interrupted(writer: EventWriter, calls: list[tuple[str, str]]) -
     """Give each unanswered call a real result, so the log itself (not only fold) says what happened."""
     for call_id, name in calls:
         await writer.emit(ToolResult(call_id=call_id, name=name, output=INTERRUPTED, is_error=True, error_type="interrupted"))
+
+
+@contextlib.asynccontextmanager
+async def hold_lease(store: SessionStore, key: str, owner: str, ttl: float) -> AsyncIterator[None]:
+    """Wait for the lease, renew it while the body runs, give it up after (one live owner per session)."""
+    while not await store.acquire_lease(key, owner, ttl):
+        await asyncio.sleep(0.25)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            await store.acquire_lease(key, owner, ttl)
+
+    renewer = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        await store.release_lease(key, owner)
 
 
 class SessionRuntime:

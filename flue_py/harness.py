@@ -26,7 +26,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flue_py._runs import LEASE_TTL, AgentRun, RunSettings, SessionRuntime, unanswered_calls, write_interrupted
+from flue_py._runs import (
+    LEASE_TTL,
+    AgentRun,
+    RunSettings,
+    SessionRuntime,
+    hold_lease,
+    unanswered_calls,
+    write_interrupted,
+)
 from flue_py._session_log import EventWriter, SessionLog
 from flue_py.agent import Agent
 from flue_py.events import (
@@ -330,16 +338,27 @@ class Harness:
                 return event
         raise AssertionError("unreachable: tail never ends")
 
-    async def resume_workflow(self, workflow: Workflow, submission: Submission, run_id: str) -> WorkflowResult:
-        """Run a workflow again whose process died mid-run (its body restarts; what it logged stays)."""
+    async def resume_workflow(self, workflow: Workflow, submission: Submission, run_id: str) -> WorkflowResult | None:
+        """Run a workflow again whose process died mid-run (its body restarts; what it logged stays).
+
+        Returns None when another process got there first and the submission is already settled.
+        """
         parsed = workflow.parse_input(submission.payload)
-        writer = EventWriter(self.log, submission.session, run=run_id, agent=None)
-        await write_interrupted(writer, unanswered_calls(await self.log.read(submission.session), run_id))
-        task = asyncio.create_task(
-            self._run_workflow(workflow, parsed, submission.session, submission.id, run_id, attempt=submission.attempts + 1)
-        )
-        self._workflow_tasks[submission.id] = task
-        return await task
+        session = submission.session
+        async with hold_lease(self.store, f"run:{session}", self.owner, self.lease_ttl):
+            events = await self.log.read(session)
+            if any(isinstance(e, RunSettled) and e.submission == submission.id for e in events):
+                return None
+            writer = EventWriter(self.log, session, run=run_id, agent=None)
+            await write_interrupted(writer, unanswered_calls(events, run_id))
+            await writer.close()
+            record = await self.store.get_submission(submission.id)
+            attempt = (record.attempts if record else submission.attempts) + 1
+            task = asyncio.create_task(
+                self._run_workflow(workflow, parsed, session, submission.id, run_id, attempt=attempt, leased=True)
+            )
+            self._workflow_tasks[submission.id] = task
+            return await task
 
     async def _run_workflow(
         self,
@@ -351,7 +370,13 @@ class Harness:
         *,
         attempt: int,
         model: str | Model | None = None,
+        leased: bool = False,
     ) -> WorkflowResult:
+        if not leased:  # a workflow run owns its session like an agent run does (recovery relies on it)
+            async with hold_lease(self.store, f"run:{session}", self.owner, self.lease_ttl):
+                return await self._run_workflow(
+                    workflow, parsed, session, submission, run_id, attempt=attempt, model=model, leased=True
+                )
         runtime = self._runtime(session)
         writer = EventWriter(self.log, session, run=run_id, agent=None)
         runner = runtime.workflow_runner(self._settings(model), run_id)

@@ -64,6 +64,12 @@ class Talker(Model):
 
 
 chat = Agent(name="chat", model=Talker(), tools=[lookup_order], sandbox=False, skills=[])
+'''
+
+WORKFLOW = '''
+import asyncio, os
+from pydantic import BaseModel
+from flue_py import workflow, Context
 
 
 class Order(BaseModel):
@@ -86,6 +92,8 @@ async def checkout(ctx: Context, order: Order) -> Receipt:
 def write_project(root: Path) -> Path:
     (root / "agents").mkdir(parents=True, exist_ok=True)
     (root / "agents" / "chat.py").write_text(AGENT)
+    (root / "workflows").mkdir(exist_ok=True)
+    (root / "workflows" / "checkout.py").write_text(WORKFLOW)
     return root
 
 
