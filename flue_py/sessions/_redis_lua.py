@@ -14,6 +14,7 @@ Key layout under the prefix `P` (default `flue:`), for a stream at path `p`:
     P c:p   stream  the doorbell `wait()` blocks on beside `x`: an entry when the stream closes or goes away
     P k:p   set     paths of the forks made from p (so a delete knows whether to soft-delete)
     P index zset    live paths scored by creation time (list_streams)
+    P a:t   string  the result of the append with retry token t, for 60 s (see APPEND)
 """
 
 from __future__ import annotations
@@ -128,15 +129,26 @@ end
 """
 
 # ARGV: prefix, path, now, has_ct, ct_media, has_sseq, sseq, has_producer, producer id, epoch, seq,
-# seq - 1, close, stamp, create, create_ct, create_media, messages...
+# seq - 1, close, stamp, create, create_ct, create_media, token, messages...
 # The producer numbers arrive as canonical decimal strings; "seq - 1" is computed by Python so the
 # "next in sequence" test is a string equality, exact for any size.
+# `token` (unique per append() call, '' for producer appends, which dedupe themselves) makes the
+# client's automatic retry after a lost reply harmless: a replay answers the first result, writes nothing.
 APPEND = (
     PRELUDE
     + r"""
 local path, now_text = ARGV[2], ARGV[3]
 local now = tonumber(now_text)
-local FIRST = 18
+local FIRST = 19
+local token_key = nil
+if ARGV[18] ~= '' then
+  token_key = PFX .. 'a:' .. ARGV[18]
+  local prior = redis.call('GET', token_key)
+  if prior then
+    local first, last, was_closed = string.match(prior, '^(%d+):(%d+):(%d)$')
+    return {'OK', tonumber(first), tonumber(last), tonumber(was_closed)}
+  end
+end
 local m, status = live(path, now)
 if m == nil and status == 'NOTFOUND' and ARGV[15] == '1' then
   redis.call('DEL', xkey(path), pkey(path), ckey(path), kkey(path))
@@ -213,7 +225,11 @@ end
 if ARGV[6] == '1' then redis.call('HSET', mkey(path), 'lseq', ARGV[7]) end
 if has_producer then redis.call('HSET', pkey(path), pid, epoch .. ':' .. seq) end
 touch(path, m, now_text)
-return {'OK', tail, new_tail, (closed or close) and 1 or 0}
+local closed_now = (closed or close) and 1 or 0
+if token_key then
+  redis.call('SET', token_key, string.format('%d:%d:%d', tail, new_tail, closed_now), 'PX', 60000)
+end
+return {'OK', tail, new_tail, closed_now}
 """
 )
 

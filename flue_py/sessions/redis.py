@@ -16,6 +16,7 @@ import asyncio
 import json
 import math
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -268,6 +269,7 @@ class RedisSessionStore(SessionStore):
             "1" if create else "0",
             create_ct,
             _rules.media_type(create_ct),
+            "" if producer else self._retry_token(),
             *batch,
         ]
         reply = await self._script(self._append, path, *args)
@@ -301,6 +303,11 @@ class RedisSessionStore(SessionStore):
         if verdict is None:  # pragma: no cover - means the Lua script and _rules disagree
             raise StoreError(f"append to {path!r}: the Redis script refused what _rules.check_append allows")
         return verdict
+
+    def _retry_token(self) -> str:
+        """Unique per append() call. redis-py resends a command whose reply was lost (a dropped connection,
+        a failover); the script recognises the resent token, so such a retry cannot append twice."""
+        return uuid.uuid4().hex
 
     async def read(self, path: str, after: str | None = None, *, limit: int = 1000) -> ReadResult:
         # Validate the offset now but report it after existence, in the order the other backends do.

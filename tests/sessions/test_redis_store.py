@@ -260,3 +260,18 @@ else:
 """
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+async def test_a_resent_append_is_written_once(
+    two_clients: tuple[SessionStore, SessionStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py resends a command when the connection drops before the reply: same token, one write."""
+    store, other = two_clients
+    await store.create_stream("s", content_type="application/json")
+    monkeypatch.setattr(store, "_retry_token", lambda: "resent-token")
+    first = await store.append("s", [b'{"a":1}', b'{"b":2}'], stamp_seq=True)
+    await other.append("s", [b'{"c":3}'], stamp_seq=True)  # someone else appends in between
+    again = await store.append("s", [b'{"a":1}', b'{"b":2}'], stamp_seq=True)
+    assert again == first
+    assert [m.data for m in (await store.read("s")).messages] == [b'{"seq":1,"a":1}', b'{"seq":2,"b":2}',
+                                                                  b'{"seq":3,"c":3}']  # fmt: skip
