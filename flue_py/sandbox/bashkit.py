@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
@@ -28,11 +29,14 @@ from typing import Any
 
 # bashkit's interpreter recurses on the native stack for every nested `eval`, and a script can nest them
 # without bound: on Rust's default 2 MiB thread stacks `s='eval "$s"'; eval "$s"` overflows the stack in
-# about 200 levels and kills the whole process with a segfault. Rust threads size their stacks from
-# RUST_MIN_STACK when they are spawned, so bashkit's threads get 1 GiB of (lazily committed, mostly
-# untouched) stack before the engine starts any; the wall-time limit then ends such a script long before
-# the stack runs out. Set before the import; a value the operator chose wins.
-os.environ.setdefault("RUST_MIN_STACK", str(1 << 30))
+# about 200 levels and kills the whole process with a segfault. Rust sizes new threads from RUST_MIN_STACK
+# (read once, then cached inside the engine), so the engine's threads get 1 GiB of lazily committed stack:
+# the wall-time limit then ends such a script long before the stack runs out. The variable is set only
+# around the engine's first threads (`_warm_up`), so child processes and other libraries never see it; a
+# value the operator chose wins.
+_SET_STACK = "RUST_MIN_STACK" not in os.environ
+if _SET_STACK:
+    os.environ["RUST_MIN_STACK"] = str(1 << 30)
 
 import bashkit  # noqa: E402
 
@@ -46,6 +50,24 @@ from flue_py.sandbox._seq import run_seq
 from flue_py.sandbox.base import ExecResult, Sandbox
 
 __all__ = ["BashSandbox"]
+
+
+def _warm_up() -> None:
+    """Start the engine's async threads now, while RUST_MIN_STACK is set, in a thread of our own."""
+
+    async def run() -> None:
+        await bashkit.Bash().execute("true")
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()), name="flue-sandbox-warm-up")
+    thread.start()
+    thread.join()
+
+
+try:
+    _warm_up()
+finally:
+    if _SET_STACK:
+        os.environ.pop("RUST_MIN_STACK", None)
 
 # bashkit's fixed ceilings; stricter SandboxLimits values are checked by this adapter after each exec.
 _BACKEND_FILE_CAP = 10_000_000

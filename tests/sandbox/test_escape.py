@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from flue_py.sandbox import BashSandbox, SandboxLimits
 
 SECRET = "flue-host-secret-7f3a9c"
 ENV_SECRET = "flue-env-secret-c41d22"
-LIMITS = SandboxLimits(wall_time=3.0, commands=100_000, loop_iterations=100_000)
+LIMITS = SandboxLimits(wall_time=1.5, commands=100_000, loop_iterations=100_000)
 MAX_SECONDS = 6.0
 
 
@@ -166,6 +168,22 @@ async def test_attempt_is_contained(host: Path, script: str, runaway: bool) -> N
         assert f"sandbox limit exceeded: {result.limit_hit}" in result.stderr
     after = await sandbox.exec("echo alive; cat /project/ok.txt")
     assert after.stdout == "alive\nfine\n"
+
+
+def test_eval_recursion_does_not_crash_the_process() -> None:
+    # On bashkit's default thread stacks this script segfaults the host process (see bashkit.py).
+    code = (
+        "import asyncio, os\n"
+        "from flue_py.sandbox import BashSandbox, SandboxLimits\n"
+        "assert 'RUST_MIN_STACK' not in os.environ\n"
+        "sandbox = BashSandbox(limits=SandboxLimits(wall_time=2))\n"
+        "r = asyncio.run(sandbox.exec('s=\\'eval \"$s\"\\'; eval \"$s\"'))\n"
+        "print(r.limit_hit, r.exit_code)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RUST_MIN_STACK"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.split()[0] in {"timeout", "commands", "function_depth"}
 
 
 def test_the_battery_is_broad() -> None:
