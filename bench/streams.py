@@ -150,7 +150,11 @@ async def append_throughput(port: int, path: str, *, writers: int, seconds: floa
     elapsed = time.perf_counter() - started
     for c in conns:
         c.close()
-    return {"events_s": count / elapsed, "p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3}
+    return {
+        "events_s": count / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1e3,
+        "p99_ms": percentile(latencies, 99) * 1e3,
+    }
 
 
 async def read_latency(port: int, path: str, *, reads: int) -> dict[str, float]:
@@ -226,7 +230,7 @@ async def sse_fanout(port: int, path: str, *, subscribers: int, events: int, rat
             body = json.dumps({**DELTA, "i": i, "t": time.perf_counter()}).encode()
             await conn.request("POST", path, body, JSON)
             await asyncio.sleep(1 / rate)
-        done, pending = await asyncio.wait(tasks, timeout=30)
+        _, pending = await asyncio.wait(tasks, timeout=30)
         for task in pending:
             task.cancel()
     conn.close()
@@ -290,7 +294,12 @@ def main(quick: bool = False) -> None:
     if node and REFERENCE_PACKAGE.exists():
         version = json.loads(REFERENCE_PACKAGE.read_text())["version"]
         servers.append(
-            Server(f"reference {version} (file)", [node, "reference-server.mjs"], {"DATA_DIR": str(scratch / "ref")}, CONFORMANCE)
+            Server(
+                f"reference {version} (file)",
+                [node, "reference-server.mjs"],
+                {"DATA_DIR": str(scratch / "ref")},
+                CONFORMANCE,
+            )
         )
         servers.append(Server(f"reference {version} (memory)", [node, "reference-server.mjs"], {}, CONFORMANCE))
     results: dict[str, dict[str, float]] = {}

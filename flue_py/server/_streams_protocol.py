@@ -10,7 +10,7 @@ import json
 import random
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flue_py.sessions._rules import is_json, media_type
@@ -118,7 +118,7 @@ def parse_expires_at(value: str) -> float:
 
 
 def format_expires_at(value: float) -> str:
-    return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(value, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_producer(id_: str | None, epoch: str | None, seq: str | None) -> Producer | None:
@@ -163,16 +163,52 @@ def etag(path: str, created_at: float, start: str, end: str, closed: bool) -> st
     return f'"{incarnation}:{start}:{end}{":c" if closed else ""}"'
 
 
+_DECODER = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in _JSON_SPACE:
+        index += 1
+    return index
+
+
 def json_messages(body: bytes, *, allow_empty_array: bool) -> list[bytes]:
-    """Split a JSON-mode body into messages: an array is flattened exactly one level."""
+    """Split a JSON-mode body into messages: an array is flattened exactly one level.
+
+    Each message keeps the client's own text for its value (sliced out while the C decoder validates
+    it), so a batch of token deltas is never re-serialized.
+    """
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        text = body.decode("utf-8")
+        start = _skip_space(text, 0)
+        if text.startswith("[", start):
+            items: list[bytes] = []
+            index = _skip_space(text, start + 1)
+            if text.startswith("]", index):
+                index += 1
+            else:
+                while True:
+                    _, end = _DECODER.raw_decode(text, index)
+                    items.append(text[index:end].encode())
+                    index = _skip_space(text, end)
+                    if text.startswith(",", index):
+                        index = _skip_space(text, index + 1)
+                        continue
+                    if not text.startswith("]", index):
+                        raise ValueError("expected , or ]")
+                    index += 1
+                    break
+        else:
+            _, index = _DECODER.raw_decode(text, start)
+            items = [text[start:index].encode()]
+        if _skip_space(text, index) != len(text):
+            raise ValueError("extra data after the JSON value")
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
         raise ProtocolError("body is not valid JSON") from None
-    items = value if isinstance(value, list) else [value]
     if not items and not allow_empty_array:
         raise ProtocolError("an empty JSON array appends nothing")
-    return [json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() for item in items]
+    return items
 
 
 def split_body(content_type: str, body: bytes, *, allow_empty_array: bool = False) -> list[bytes]:

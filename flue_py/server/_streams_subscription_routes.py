@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from flue_py.server import _streams_protocol as proto
 from flue_py.server._streams_errors import error_response
-from flue_py.server._streams_subscriptions import Subscriptions, SubscriptionError
+from flue_py.server._streams_subscriptions import SubscriptionError, Subscriptions
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -383,7 +383,7 @@ class Subscriptions:
 
                 self._client = httpx.AsyncClient(timeout=10.0)
             response = await self._client.post(sub.webhook_url, content=body, headers=headers)
-        except Exception as exc:  # network failure of the receiver: retry with backoff
+        except Exception as exc:  # noqa: BLE001 - any failure of the receiver: retry with backoff
             logger.warning("subscriptions: webhook to %s failed: %s", sub.webhook_url, exc)
             self._schedule_retry(sub, wake_id)
             return

@@ -39,8 +39,7 @@ def _source_path(ctx: StreamsContext, value: str) -> str:
     """`Stream-Forked-From` names the source by URL or path under the streams root; the store wants the rest."""
     path = urlsplit(value).path if "://" in value else value
     root = ctx.prefix.rstrip("/") + "/"
-    if path.startswith(root):
-        path = path[len(root) :]
+    path = path.removeprefix(root)
     return path.lstrip("/")
 
 

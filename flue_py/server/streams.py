@@ -82,9 +82,7 @@ def _routes(ctx: StreamsContext, subscriptions: Subscriptions | None) -> list[Ba
     return routes
 
 
-def _context(
-    store: SessionStore, long_poll_timeout: float | None, prefix: str
-) -> tuple[StreamsContext, Subscriptions]:
+def _context(store: SessionStore, long_poll_timeout: float | None, prefix: str) -> tuple[StreamsContext, Subscriptions]:
     timeout = long_poll_timeout if long_poll_timeout is not None else long_poll_timeout_from_env()
     ctx = StreamsContext(store=store, long_poll_timeout=timeout, prefix=prefix)
     subscriptions = Subscriptions(ctx)
@@ -135,7 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     from flue_py.sessions import open_store
 
     app = create_streams_app(open_store(args.store), long_poll_timeout=args.long_poll_timeout, close_store=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    # Keep idle connections longer than clients do (Node keeps 4 s, uvicorn would close at 5 s): a client
+    # that reuses a socket the server just closed sees "fetch failed" under load.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, timeout_keep_alive=75)
 
 
 if __name__ == "__main__":

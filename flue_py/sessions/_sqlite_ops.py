@@ -24,6 +24,7 @@ from flue_py.sessions.base import (
     StreamInfo,
     Submission,
     format_offset,
+    offsets_between,
 )
 
 SCHEMA = """
@@ -106,7 +107,7 @@ def init_schema(conn: sqlite3.Connection) -> None:
 class Row:
     """One `streams` row, typed."""
 
-    __slots__ = ("id", "info", "last_access", "forked_from_id", "last_stream_seq", "deleted", "tail")
+    __slots__ = ("deleted", "forked_from_id", "id", "info", "last_access", "last_stream_seq", "tail")
 
     def __init__(self, raw: tuple[Any, ...]) -> None:
         (rid, path, ctype, tail, closed, ttl, expires, created, access, forked_from, forked_id, fork_offset,
@@ -326,8 +327,9 @@ def append(
         has_messages=bool(messages),
         close=close,
     )
-    touch(conn, path, now)
     if verdict is not None:
+        if row.info.ttl_seconds is not None:
+            touch(conn, path, now)  # a duplicate or close-only append still counts as use
         return verdict
     stored = _rules.prepare(messages, first_index=row.tail + 1, stamp=stamp_seq)
     conn.executemany(
@@ -337,8 +339,9 @@ def append(
     new_tail = row.tail + len(stored)
     closed = row.info.closed or close
     conn.execute(
-        "UPDATE streams SET tail = ?, closed = ?, last_stream_seq = COALESCE(?, last_stream_seq) WHERE id = ?",
-        (new_tail, int(closed), stream_seq, row.id),
+        "UPDATE streams SET tail = ?, closed = ?, last_stream_seq = COALESCE(?, last_stream_seq), last_access = ?"
+        " WHERE id = ?",
+        (new_tail, int(closed), stream_seq, now, row.id),
     )
     if producer is not None:
         # Same transaction as the messages: a crash can never keep one without the other (§5.2.1).
@@ -391,14 +394,13 @@ def read(
         if isinstance(row, str):
             return row
         start = _rules.start_index(after, row.tail)
-        if start > row.tail:
-            start = row.tail
+        start = min(start, row.tail)
         end = min(row.tail, start + limit)
         data = _messages(conn, row.id, start, end)
     finally:
         conn.execute("COMMIT")
     result = ReadResult(
-        messages=[Message(format_offset(start + 1 + i), d) for i, d in enumerate(data)],
+        messages=[Message(offset, d) for offset, d in zip(offsets_between(start, end), data, strict=True)],
         next_offset=format_offset(end),
         up_to_date=end >= row.tail,
         closed=end >= row.tail and row.info.closed,

@@ -83,7 +83,7 @@ class Writer:
         try:
             conn = _sqlite_ops.connect(self._db_path)
             _sqlite_ops.init_schema(conn)
-        except BaseException as exc:  # reported to the constructor's caller
+        except BaseException as exc:  # noqa: BLE001 - reported to the constructor's caller
             self._startup_error = exc
             self._ready.set()
             return
@@ -120,7 +120,7 @@ class Writer:
                 conn.execute("SAVEPOINT job")
                 try:
                     result = job.fn(conn)
-                except Exception as exc:  # a refused operation: undo just this job
+                except Exception as exc:  # noqa: BLE001 - a refused operation: undo just this job
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((job, None, exc))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "ZERO_OFFSET",
     "AppendResult",
     "ForkSpec",
     "Lease",
@@ -31,8 +32,8 @@ __all__ = [
     "SessionStore",
     "StreamInfo",
     "Submission",
-    "ZERO_OFFSET",
     "format_offset",
+    "offsets_between",
     "parse_offset",
     "session_path",
     "stamp_seq",
@@ -56,16 +57,16 @@ def format_offset(index: int) -> str:
     return f"{_EPOCH_PART}_{index:0{OFFSET_WIDTH}d}"
 
 
+def offsets_between(start: int, end: int) -> list[str]:
+    """`[format_offset(i) for i in range(start + 1, end + 1)]`, without a call per offset (hot in reads)."""
+    head = f"{_EPOCH_PART}_"
+    return [f"{head}{i:0{OFFSET_WIDTH}d}" for i in range(start + 1, end + 1)]
+
+
 def parse_offset(offset: str) -> int:
     """Invert `format_offset`; raises ValueError for anything a store did not mint."""
     head, sep, tail = offset.partition("_")
-    if (
-        sep != "_"
-        or head != _EPOCH_PART
-        or len(tail) != OFFSET_WIDTH
-        or not tail.isascii()
-        or not tail.isdigit()
-    ):
+    if sep != "_" or head != _EPOCH_PART or len(tail) != OFFSET_WIDTH or not tail.isascii() or not tail.isdigit():
         raise ValueError(f"invalid offset {offset!r}")
     return int(tail)
 

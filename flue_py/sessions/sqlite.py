@@ -124,8 +124,8 @@ class SQLiteSessionStore(SessionStore):
     async def read(self, path: str, after: str | None = None, *, limit: int = 1000) -> ReadResult:
         found = await self._readers.run(lambda conn: _sqlite_ops.read(conn, path, after, limit, time.time()))
         if isinstance(found, str):
-            await self._expire(path)
-            raise AssertionError("unreachable")  # pragma: no cover - _expire always raises
+            await self._expire(path)  # always raises: the stream is gone now
+        assert not isinstance(found, str)
         result, has_ttl = found
         if has_ttl:
             await self.touch(path)
@@ -177,7 +177,7 @@ class SQLiteSessionStore(SessionStore):
             if not paths:
                 return
             try:
-                states = await self._readers.run(lambda conn: _sqlite_ops.tail_states(conn, paths))
+                states = await self._readers.run(lambda conn, paths=paths: _sqlite_ops.tail_states(conn, paths))
             except RuntimeError:  # the store closed under us
                 return
             stale = self._doorbell.stale_paths(dict(states))

@@ -100,21 +100,25 @@ def test_official_conformance_suite(tmp_path: Path) -> None:
             },
             capture_output=True,
             timeout=600,
+            check=False,
         )
     finally:
         server_log = stop_server(server)
 
     assert results.exists(), f"vitest wrote no results (exit {run.returncode}):\n{run.stdout[-3000:]!r}"
     report = json.loads(results.read_text())
-    failed = [
-        case["fullName"]
+    failures = {
+        case["fullName"]: (case.get("failureMessages") or [""])[0].splitlines()[:1]
         for suite in report["testResults"]
         for case in suite["assertionResults"]
         if case["status"] != "passed"
-    ]
+    }
+    failed = list(failures)
     passed = report["numPassedTests"]
     total = report["numTotalTests"]
     print(f"durable-streams conformance {SUITE_VERSION}: {passed}/{total} passed")
+    for name, first_line in failures.items():
+        print(f"  FAILED {name}: {first_line}")
     assert "Traceback" not in server_log, server_log[-5000:]
     assert total == EXPECTED_TOTAL
     assert set(failed) <= EXPECTED_FAILURES, "\n".join(failed)

@@ -74,7 +74,12 @@ async def test_producer_errors_carry_their_headers(client: httpx.AsyncClient) ->
     await client.put("/p", headers={"Content-Type": "text/plain"})
 
     def producer(epoch: int, seq: int) -> dict[str, str]:
-        return {"Content-Type": "text/plain", "Producer-Id": "w", "Producer-Epoch": str(epoch), "Producer-Seq": str(seq)}
+        return {
+            "Content-Type": "text/plain",
+            "Producer-Id": "w",
+            "Producer-Epoch": str(epoch),
+            "Producer-Seq": str(seq),
+        }
 
     assert (await client.post("/p", content=b"a", headers=producer(1, 0))).status_code == 200
     stale = await client.post("/p", content=b"b", headers=producer(0, 1))
