@@ -53,14 +53,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def request(method: str, url: str, body: dict[str, object] | None = None) -> tuple[int, bytes]:
+def request(method: str, url: str, body: dict[str, object] | None = None) -> tuple[int, str, bytes]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, response.read()
+            return response.status, response.headers.get("content-type", ""), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return exc.code, exc.headers.get("content-type", ""), exc.read()
 
 
 def test_newcomer_path(tmp_path: Path) -> None:
@@ -111,19 +111,25 @@ def test_newcomer_path(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        status, body = 0, b""
+        status, kind, body = 0, "", b""
         deadline = time.monotonic() + 180  # the first start unpacks the artifact
         while time.monotonic() < deadline:
             assert server.poll() is None, (tmp_path / "server.log").read_text()
             try:
-                status, body = request("GET", f"http://127.0.0.1:{port}/")
+                status, kind, body = request("GET", f"http://127.0.0.1:{port}/")
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.5)
         assert status == 200, (status, body[:300], (tmp_path / "server.log").read_text()[-2000:])
-        assert b"<html" in body.lower()
-        status, body = request("POST", f"http://127.0.0.1:{port}/agents/hello/x", {"kind": "user", "body": "hi"})
+        assert kind.startswith("text/html") and b"<!doctype html" in body.lower()
+        status, kind, body = request("POST", f"http://127.0.0.1:{port}/agents/hello/x", {"kind": "user", "body": "hi"})
         assert status == 202, (status, body[:500])
+        # The run really happens inside the artifact (the offline model answers): the snapshot shows the reply.
+        deadline = time.monotonic() + 60
+        while b"You said: hi" not in body and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status, kind, body = request("GET", f"http://127.0.0.1:{port}/agents/hello/x")
+        assert b"You said: hi" in body, (status, body[:1000])
         # Data goes where the artifact was started, not into the unpacked cache.
         assert (elsewhere / ".flue" / "flue.db").exists()
     finally:
