@@ -27,6 +27,8 @@ _LONG = {
     "--classify": "F",
 }
 _SIX_MONTHS = 182 * 86400
+_FS_ERRORS = (RuntimeError, OSError, ValueError)
+"""What the engine's filesystem handle raises for a missing or unreadable path."""
 
 
 @dataclass
@@ -42,9 +44,7 @@ class _Entry:
 
 def _mode_string(entry: _Entry) -> str:
     kind = {"directory": "d", "symlink": "l"}.get(entry.kind, "-")
-    bits = "".join(
-        ch if entry.mode & (1 << (8 - i)) else "-" for i, ch in enumerate("rwxrwxrwx")
-    )
+    bits = "".join(ch if entry.mode & (1 << (8 - i)) else "-" for i, ch in enumerate("rwxrwxrwx"))
     return kind + bits
 
 
@@ -89,7 +89,7 @@ class _Lister:
         if entry.kind == "symlink":
             try:
                 entry.target = self.fs.read_link(path)
-            except Exception:
+            except _FS_ERRORS:
                 entry.target = "?"
             entry.size = len(entry.target)
         elif entry.kind == "directory":
@@ -100,7 +100,7 @@ class _Lister:
         path = self.abspath(name)
         try:
             meta = self.fs.stat(path)
-        except Exception:
+        except _FS_ERRORS:
             meta = None
         if meta is None:
             self.err.append(f"ls: cannot access '{name}': No such file or directory\n")
@@ -118,13 +118,15 @@ class _Lister:
             for item in self.fs.read_dir(parent or "/"):
                 if item["name"] == base and item["metadata"]["file_type"] == "symlink":
                     return dict(item["metadata"])
-        except Exception:
+        except _FS_ERRORS:
             return None
         return None
 
     def children(self, directory: _Entry) -> list[_Entry]:
-        items = [self.entry(i["name"], posixpath.join(directory.path, i["name"]), i["metadata"])
-                 for i in self.fs.read_dir(directory.path)]
+        items = [
+            self.entry(i["name"], posixpath.join(directory.path, i["name"]), i["metadata"])
+            for i in self.fs.read_dir(directory.path)
+        ]
         if "a" not in self.flags and "A" not in self.flags:
             items = [e for e in items if not e.name.startswith(".")]
         if "a" in self.flags:
@@ -148,8 +150,9 @@ class _Lister:
             self.out.extend(e.name + _suffix(e, self.flags) + "\n" for e in items)
             return
         if total:
-            blocks = sum(4 if e.kind == "directory" else 4 * math.ceil(e.size / 4096) if e.kind == "file" else 0
-                         for e in items)
+            blocks = sum(
+                4 if e.kind == "directory" else 4 * math.ceil(e.size / 4096) if e.kind == "file" else 0 for e in items
+            )
             self.out.append(f"total {_human(blocks * 1024) if 'h' in self.flags and blocks else blocks}\n")
         sizes = [_human(e.size) if "h" in self.flags else str(e.size) for e in items]
         links = [str(self.links(e)) for e in items]
@@ -169,7 +172,7 @@ class _Lister:
             return 1
         try:
             return 2 + sum(1 for i in self.fs.read_dir(entry.path) if i["metadata"]["file_type"] == "directory")
-        except Exception:
+        except _FS_ERRORS:
             return 2
 
     def listing(self, directory: _Entry, header: bool, first: bool) -> None:
@@ -177,7 +180,7 @@ class _Lister:
             self.out.append(("" if first else "\n") + f"{directory.name}:\n")
         try:
             items = self.children(directory)
-        except Exception:
+        except _FS_ERRORS:
             self.err.append(f"ls: cannot open directory '{directory.name}': Permission denied\n")
             return
         self.render(items, total=True)

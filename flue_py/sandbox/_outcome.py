@@ -21,10 +21,20 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "function_depth",
-        re.compile(r"maximum (function|subshell|command substitution|source|trap nesting) depth|nesting depth exceeded|function call depth limit"),
+        re.compile(
+            r"maximum (function|subshell|command substitution|source|trap nesting) depth|nesting depth exceeded|function call depth limit"
+        ),
     ),
-    ("memory", re.compile(r"variable byte limit|memory limit exceeded|array entry limit|environment variable (byte|count) limit|value size limit")),
-    ("expansion", re.compile(r"brace range too large|budget validation failed|format (width|precision) \d+ exceeds limit")),
+    (
+        "memory",
+        re.compile(
+            r"variable byte limit|memory limit exceeded|array entry limit|environment variable (byte|count) limit|value size limit"
+        ),
+    ),
+    (
+        "expansion",
+        re.compile(r"brace range too large|budget validation failed|format (width|precision) \d+ exceeds limit"),
+    ),
     ("file_size", re.compile(r"file too large")),
     ("filesystem_bytes", re.compile(r"filesystem full|exceeds VFS limit")),
     ("output_bytes", re.compile(r"limit \(\d+[^)]*\) exceeded; output truncated|output limit exceeded")),

@@ -88,7 +88,9 @@ def run_seq(argv: list[str], max_elements: int, on_limit: Callable[[str], None])
         return "", f"seq: sandbox limit loop_iterations exceeded: {count} numbers requested (max {max_elements})\n", 1
     if count <= 0:
         return "", "", 0
-    precision = max(_decimals(operands[0]) if len(operands) >= 2 else 0, _decimals(operands[1]) if len(operands) == 3 else 0)
+    precision = max(
+        _decimals(operands[0]) if len(operands) >= 2 else 0, _decimals(operands[1]) if len(operands) == 3 else 0
+    )
     if fmt is None and precision == 0 and all(v == v.to_integral_value() for v in (first, step)):
         start, inc = int(first), int(step)
         items = [str(n) for n in range(start, start + inc * count, inc)]

@@ -38,7 +38,7 @@ _SET_STACK = "RUST_MIN_STACK" not in os.environ
 if _SET_STACK:
     os.environ["RUST_MIN_STACK"] = str(1 << 30)
 
-import bashkit  # noqa: E402
+import bashkit
 
 from flue_py.exceptions import SandboxError
 from flue_py.sandbox._braces import MAX_BRACE_WORDS, largest_brace_expansion
@@ -215,7 +215,9 @@ class BashSandbox(Sandbox):
     def _wrap(self, script: str, cwd: str | None, env: dict[str, str] | None, stdin: str | None) -> str:
         if cwd is not None or env:
             lines = [f"cd -- {shell_quote(cwd)} || exit 1"] if cwd is not None else []
-            lines += [f"export {name}={shell_quote(value)}" for name, value in (env or {}).items() if name.isidentifier()]
+            lines += [
+                f"export {name}={shell_quote(value)}" for name, value in (env or {}).items() if name.isidentifier()
+            ]
             script = "(\n" + "\n".join(lines) + "\n" + script + "\n)"
         if stdin is not None:
             self._fs.write_file(_STDIN_PATH, stdin.encode())
@@ -247,7 +249,7 @@ class BashSandbox(Sandbox):
                 await task
             bash.clear_cancel()
             raise
-        except Exception as exc:  # a foreign error must not escape into the harness
+        except Exception as exc:  # noqa: BLE001 - whatever the engine raises must not escape into the harness
             bash.clear_cancel()
             return ExecResult("", f"sandbox error: {exc}\n", 1, duration=time.perf_counter() - started)
         finally:

@@ -32,7 +32,13 @@ def run_real(script: str, files: dict[str, str]) -> Outcome:
         seed(root, files)
         env = {**ENV, "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": root}
         proc = subprocess.run(
-            ["/bin/bash", "-c", script], cwd=root, env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL
+            ["/bin/bash", "-c", script],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            timeout=30,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         return Outcome(proc.stdout.decode(errors="replace"), proc.returncode)
 

@@ -67,7 +67,7 @@ async def test_shell_state_persists_but_per_call_cwd_and_env_do_not_leak() -> No
     assert (await sandbox.exec("pwd; echo $KEEP; f")).stdout == "/workspace/sub\n1\nfn\n"
     once = await sandbox.exec("pwd; echo $ONLY", cwd="/tmp", env={"ONLY": "a b"})
     assert once.stdout == "/tmp\na b\n"
-    after = await sandbox.exec("pwd; echo \"[$ONLY]\"")
+    after = await sandbox.exec('pwd; echo "[$ONLY]"')
     assert after.stdout == "/workspace/sub\n[]\n"
     missing = await sandbox.exec("echo unreachable", cwd="/no/such/dir")
     assert missing.exit_code != 0 and "unreachable" not in missing.stdout
@@ -173,7 +173,9 @@ async def test_filesystem_quotas_stricter_than_the_backend() -> None:
 
 async def test_backend_file_and_filesystem_ceilings_are_loud() -> None:
     sandbox = BashSandbox()
-    result = await sandbox.exec("x=$(head -c 1000000 /dev/zero | tr '\\0' x); for i in $(seq 12); do echo $x >> big; done")
+    result = await sandbox.exec(
+        "x=$(head -c 1000000 /dev/zero | tr '\\0' x); for i in $(seq 12); do echo $x >> big; done"
+    )
     assert result.limit_hit == "file_size" and result.exit_code != 0
 
 
@@ -278,7 +280,9 @@ async def test_from_project_copies_files_and_writes_never_reach_the_host(tmp_pat
     sandbox = BashSandbox.from_project(project)
     result = await sandbox.exec("cd /project && find . -type f | sort && cat src/main.py")
     assert result.stdout == "./README.md\n./src/main.py\nprint('hi')\n"
-    write = await sandbox.exec("echo changed > /project/README.md; echo new > /project/new.txt; rm /project/src/main.py")
+    write = await sandbox.exec(
+        "echo changed > /project/README.md; echo new > /project/new.txt; rm /project/src/main.py"
+    )
     assert write.ok
     assert (await sandbox.read_file("/project/README.md")) == b"changed\n"
     assert (project / "README.md").read_text() == "# readme\n"

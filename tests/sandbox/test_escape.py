@@ -8,6 +8,7 @@ Runaway scripts must also end loudly: a non-zero exit and `limit_hit` naming the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -89,13 +90,25 @@ ATTEMPTS: list[tuple[str, str, bool]] = [
     ("dev_files", "cat /dev/mem /dev/sda 2>&1 | head -c 100; ls /dev", False),
     # environment
     ("env_dump", "env; set; declare -p; printenv; export -p; echo $FLUE_TEST_SECRET", False),
-    ("env_indirect", "for v in $(compgen -v); do echo \"$v=${!v}\"; done; echo ${!FLUE*}", False),
+    ("env_indirect", 'for v in $(compgen -v); do echo "$v=${!v}"; done; echo ${!FLUE*}', False),
     # mounts: `..` and symlinks out of the project copy
     ("mount_dotdot", "cat /project/../secret.txt /project/../../{host}/secret.txt; ls /project/..", False),
     ("mount_symlinks", "cat /project/rel_link /project/abs_link /project/dir_link/inner.txt; ls -la /project", False),
-    ("new_symlink_out", "ln -s {host}/secret.txt /workspace/l; cat /workspace/l; ln -s ../../../..{host} d; ls d", False),
-    ("write_host_path", "echo pwned > {host}/pwned.txt; mkdir -p {host}/newdir; rm -rf {host}/secretdir; ls {host}", False),
-    ("write_via_mount_dotdot", "echo pwned > /project/../pwned.txt; echo pwned > /project/rel_link; ls /project/..", False),
+    (
+        "new_symlink_out",
+        "ln -s {host}/secret.txt /workspace/l; cat /workspace/l; ln -s ../../../..{host} d; ls d",
+        False,
+    ),
+    (
+        "write_host_path",
+        "echo pwned > {host}/pwned.txt; mkdir -p {host}/newdir; rm -rf {host}/secretdir; ls {host}",
+        False,
+    ),
+    (
+        "write_via_mount_dotdot",
+        "echo pwned > /project/../pwned.txt; echo pwned > /project/rel_link; ls /project/..",
+        False,
+    ),
     # network
     ("curl_wget", "curl -s http://127.0.0.1:{port}/; wget -q -O- http://127.0.0.1:{port}/; echo done", False),
     ("dev_tcp", "exec 3<>/dev/tcp/127.0.0.1/{port}; echo hi >&3; cat < /dev/tcp/127.0.0.1/{port}", False),
@@ -103,15 +116,35 @@ ATTEMPTS: list[tuple[str, str, bool]] = [
     # processes and interpreters
     ("python", "python3 -c \"open('{host}/py_marker', 'w').write('x')\"; python -c 'print(1)'", False),
     ("other_interpreters", "perl -e 'print 1'; node -e 'console.log(1)'; ruby -e 'p 1'; php -r 'echo 1;'", False),
-    ("absolute_binaries", "/usr/bin/touch {host}/bin_marker; /bin/sh -c 'id > {host}/sh_marker'; exec /usr/bin/id", False),
-    ("env_exec", "env touch {host}/env_marker; command touch {host}/cmd_marker; xargs touch <<< {host}/x_marker", False),
-    ("sqlite_attach", "sqlite3 :memory: \"ATTACH '{host}/x.db' AS x; CREATE TABLE x.t(a); INSERT INTO x.t VALUES(1);\"", False),
-    ("sqlite_read", "sqlite3 {host}/secret.txt 'select 1'; sqlite3 :memory: \"ATTACH '{host}/secret.txt' AS s\"", False),
+    (
+        "absolute_binaries",
+        "/usr/bin/touch {host}/bin_marker; /bin/sh -c 'id > {host}/sh_marker'; exec /usr/bin/id",
+        False,
+    ),
+    (
+        "env_exec",
+        "env touch {host}/env_marker; command touch {host}/cmd_marker; xargs touch <<< {host}/x_marker",
+        False,
+    ),
+    (
+        "sqlite_attach",
+        "sqlite3 :memory: \"ATTACH '{host}/x.db' AS x; CREATE TABLE x.t(a); INSERT INTO x.t VALUES(1);\"",
+        False,
+    ),
+    (
+        "sqlite_read",
+        "sqlite3 {host}/secret.txt 'select 1'; sqlite3 :memory: \"ATTACH '{host}/secret.txt' AS s\"",
+        False,
+    ),
     # bombs
     ("string_bomb", "s=xxxxxxxxxx; while true; do s=$s$s; done", True),
     ("printf_bomb", "printf '%0100000000d' 0 | wc -c", True),
     ("brace_bomb", "echo {1..100000000}", True),
-    ("brace_product_bomb", "echo {a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b} | wc -c", True),
+    (
+        "brace_product_bomb",
+        "echo {a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b} | wc -c",
+        True,
+    ),
     ("output_bomb_yes", "yes", True),
     ("output_bomb_loop", "while true; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done", True),
     ("file_bomb_doubling", "echo seed > f; while true; do cat f f > g; mv g f; done", True),
@@ -134,7 +167,7 @@ ATTEMPTS: list[tuple[str, str, bool]] = [
     ("recursion_bash_c", "echo 'bash /workspace/b.sh' > b.sh; bash b.sh", True),
     ("recursion_awk", "awk 'function f(n) { return f(n + 1) } BEGIN { f(1) }'", True),
     ("recursion_jq", "jq -n 'def f: f; f'", True),
-    ("recursion_eval", "s='eval \"$s\"'; eval \"$s\"", True),
+    ("recursion_eval", 's=\'eval "$s"\'; eval "$s"', True),
     # fork bombs
     ("fork_bomb_classic", ":(){ :|:& };:", True),
     ("fork_bomb_background", "while true; do (sleep 10) & done", True),
@@ -153,7 +186,7 @@ async def test_attempt_is_contained(host: Path, script: str, runaway: bool) -> N
         result = await sandbox.exec(script.replace("{host}", str(host)).replace("{port}", str(port)))
     finally:
         elapsed = time.monotonic() - started
-        time.sleep(0.05)  # give a (forbidden) connection the chance to be seen
+        await asyncio.sleep(0.05)  # give a (forbidden) connection the chance to be seen
         server.close()
     output = result.stdout + result.stderr
     assert elapsed < MAX_SECONDS
@@ -181,7 +214,9 @@ def test_eval_recursion_does_not_crash_the_process() -> None:
         "print(r.limit_hit, r.exit_code)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "RUST_MIN_STACK"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-500:]
     assert proc.stdout.split()[0] in {"timeout", "commands", "function_depth"}
 
@@ -203,7 +238,7 @@ async def test_network_allow_list_blocks_everything_else(host: Path) -> None:
     try:
         result = await sandbox.exec(f"curl -s http://127.0.0.1:{port}/; echo rc=$?")
     finally:
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
         server.close()
     assert accepted == []
     assert "rc=0" not in result.stdout

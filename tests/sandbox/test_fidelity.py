@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 
@@ -12,9 +13,29 @@ from flue_py.sandbox._braces import MAX_BRACE_WORDS, largest_brace_expansion
 from tests.sandbox._oracle import run_real
 
 SEQ_ARGS = [
-    "5", "3 7", "10 -3 1", "1 2 10", "-3 2", "0 0.25 1", "1.5 3", "0.1 0.1 0.5", "-w 8 11", "-w -5 5",
-    "-s, 4", "-s ' | ' 1 3", "-f %03g 1 3", "-f 'n=%.1f' 1 0.5 2", "5 1", "1 1", "1e2 1e2", "--separator=: 3",
-    "-- 2 4", "x", "1 0 5", "", "1 2 3 4",
+    "5",
+    "3 7",
+    "10 -3 1",
+    "1 2 10",
+    "-3 2",
+    "0 0.25 1",
+    "1.5 3",
+    "0.1 0.1 0.5",
+    "-w 8 11",
+    "-w -5 5",
+    "-s, 4",
+    "-s ' | ' 1 3",
+    "-f %03g 1 3",
+    "-f 'n=%.1f' 1 0.5 2",
+    "5 1",
+    "1 1",
+    "1e2 1e2",
+    "--separator=: 3",
+    "-- 2 4",
+    "x",
+    "1 0 5",
+    "",
+    "1 2 3 4",
 ]
 
 
@@ -22,7 +43,9 @@ SEQ_ARGS = [
 @pytest.mark.parametrize("args", SEQ_ARGS)
 async def test_seq_matches_gnu(args: str) -> None:
     script = f"seq {args}; echo rc=$?"
-    real = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, env={"LC_ALL": "C"})
+    real = await asyncio.to_thread(
+        subprocess.run, ["/bin/bash", "-c", script], capture_output=True, text=True, env={"LC_ALL": "C"}, check=False
+    )
     ours = await BashSandbox().exec(script)
     assert ours.stdout == real.stdout
     assert bool(ours.stderr) == bool(real.stderr)

@@ -21,8 +21,9 @@ def _ctx(sandbox: BashSandbox | None, events: list[Any] | None = None) -> ToolCo
         assert events is not None
         events.append(event)
 
-    return ToolContext(run="r1", session="s1", agent="coder", call_id="c1", sandbox=sandbox,
-                       emit=emit if events is not None else None)
+    return ToolContext(
+        run="r1", session="s1", agent="coder", call_id="c1", sandbox=sandbox, emit=emit if events is not None else None
+    )
 
 
 def _tools(**kwargs: Any) -> dict[str, Tool]:
