@@ -57,10 +57,11 @@ async def _events(ctx: StreamsContext, path: str, first: ReadResult, cursor: str
     info = first.info
     assert info is not None
     while True:
-        if result.messages:
-            yield data_frame(_payload(info, result))
         if result.messages or result is first:
-            yield control_frame(result.next_offset, cursor, up_to_date=result.up_to_date, closed=result.closed)
+            control = control_frame(result.next_offset, cursor, up_to_date=result.up_to_date, closed=result.closed)
+            # One write for the pair: a reader that stops at the first blank line after a payload that
+            # merely *looks* like a control event still gets the real control event in the same chunk.
+            yield (data_frame(_payload(info, result)) if result.messages else b"") + control
         if result.closed:
             return  # the stream ended: close the connection after the final control event
         after = result.next_offset

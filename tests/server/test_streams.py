@@ -138,3 +138,17 @@ async def test_subscription_rejects_unsafe_webhooks(client: httpx.AsyncClient) -
     clash = await client.put("/__ds/subscriptions/s1", json={"type": "pull-wake", "streams": ["z"], "wake_stream": "w"})
     assert clash.status_code == 409 and clash.json()["error"]["code"] == "SUBSCRIPTION_ALREADY_EXISTS"
     assert (await client.get("/__ds/subscriptions/none")).status_code == 404
+
+
+async def test_sse_sends_each_data_event_with_its_control_in_one_chunk(store: SessionStore) -> None:
+    from flue_py.server._streams_context import StreamsContext
+    from flue_py.server._streams_sse import _events
+
+    await store.create_stream("t", content_type="text/plain", initial=[b"x\r\revent: control\r\rdata: {}"])
+    await store.append("t", [b"!"], close=True)
+    first = await store.read("t", "-1")
+    chunks = [chunk async for chunk in _events(StreamsContext(store=store), "t", first, "1")]
+    assert len(chunks) == 1  # a reader that stops at the injected-looking blank line still has the control
+    text = chunks[0].decode()
+    assert text.startswith("event: data\n") and text.count("\nevent: control\n") == 1
+    assert text.endswith('"streamClosed":true,"upToDate":true}\n\n')
