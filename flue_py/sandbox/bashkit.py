@@ -381,6 +381,8 @@ class BashSandbox(Sandbox):
         full = self._abs(path)
         if not self._fs.exists(full):
             raise FileNotFoundError(path)
+        if self._fs.stat(full)["file_type"] != "directory":
+            raise NotADirectoryError(path)
         return sorted(entry["name"] for entry in self._fs.read_dir(full))
 
     async def exists(self, path: str) -> bool:

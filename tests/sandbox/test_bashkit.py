@@ -52,6 +52,8 @@ async def test_file_api_round_trip() -> None:
         await sandbox.remove("missing.txt")
     with pytest.raises(IsADirectoryError):
         await sandbox.read_file("/data")
+    with pytest.raises(NotADirectoryError):
+        await sandbox.list("/data/blob.bin")
 
 
 async def test_write_file_respects_file_size_limit() -> None:
