@@ -52,7 +52,7 @@ async def static_file(request: Request) -> Response:
     if name not in ("viewer.js", "viewer.css"):
         raise ApiError(404, "not_found", f"no file {name!r}")
     media = "text/javascript" if name.endswith(".js") else "text/css"
-    return Response((STATIC / name).read_text(), media_type=media)
+    return Response((STATIC / name).read_text(), media_type=media, headers={"Cache-Control": "no-cache"})
 
 
 def viewer_routes() -> list[BaseRoute]:
