@@ -23,8 +23,18 @@ def require_node_modules(*packages: str) -> str:
     return node
 
 
-def run_node(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
-    node = require_node_modules("@flue/sdk")
+def require_chromium() -> str:
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if Path(candidate).is_file():
+            return candidate
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("chromium is not installed: run `apt-get install -y chromium`")
+    return found
+
+
+def run_node(script: str, *args: str, timeout: float = 120, packages: tuple[str, ...] = ("@flue/sdk",)) -> dict[str, Any]:
+    node = require_node_modules(*packages)
     proc = subprocess.run([node, str(E2E / script), *args], capture_output=True, text=True, timeout=timeout, cwd=E2E)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"{script} printed no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
