@@ -48,6 +48,7 @@ from flue_py.sessions.base import (
 
 try:
     import redis.asyncio as aioredis
+    from redis.exceptions import TimeoutError as RedisTimeoutError
     from redis.exceptions import WatchError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("redis", "redis") from exc
@@ -55,9 +56,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 __all__ = ["DEFAULT_PREFIX", "RedisSessionStore"]
 
 DEFAULT_PREFIX = "flue:"
-_WAIT_SLICE = 5.0
-"""Longest single XREAD BLOCK in `wait()`. Appends, closes and deletes all wake it at once; the slice only
-bounds how long a waiter could miss something no script announces (a TTL running out)."""
+_WAIT_SLICE = 2.0
+"""Longest single XREAD BLOCK in `wait()`. Appends, closes and deletes all wake it at once; the slice
+bounds how long a waiter could miss something no script announces (a TTL running out), and keeps the
+block under the client's socket timeout with room to spare on a loaded host."""
 
 
 def _text(value: bytes | str) -> str:
@@ -115,6 +117,9 @@ class RedisSessionStore(SessionStore):
         client_url, self.prefix = _split_url(url, prefix)
         self.url = url
         self._redis: Any = aioredis.from_url(client_url, decode_responses=False)
+        # A blocked XREAD must return well before the client's socket timeout (redis-py 8: 5 s) fires.
+        socket_timeout = self._redis.connection_pool.connection_kwargs.get("socket_timeout")
+        self._wait_slice = _WAIT_SLICE if not socket_timeout else min(_WAIT_SLICE, socket_timeout / 2)
         register = self._redis.register_script
         self._append = register(_redis_lua.APPEND)
         self._read = register(_redis_lua.READ)
@@ -360,12 +365,15 @@ class RedisSessionStore(SessionStore):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            block_ms = max(1, math.ceil(min(remaining, _WAIT_SLICE) * 1000))
+            block_ms = max(1, math.ceil(min(remaining, self._wait_slice) * 1000))
             # Entries after `start` in the data stream, or any entry in the close doorbell. Explicit ids
             # (not `$`) mean an append that lands before the XREAD starts still wakes it at once.
-            await self._redis.xread(
-                {self._key("x", path): f"0-{start}", self._key("c", path): "0-0"}, count=1, block=block_ms
-            )
+            try:
+                await self._redis.xread(
+                    {self._key("x", path): f"0-{start}", self._key("c", path): "0-0"}, count=1, block=block_ms
+                )
+            except RedisTimeoutError:
+                pass  # a reply slower than the socket timeout (an overloaded host): just look again
             state = await self._tail_state(path)
 
     async def head(self, path: str) -> StreamInfo | None:

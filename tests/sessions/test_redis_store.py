@@ -275,3 +275,18 @@ async def test_a_resent_append_is_written_once(
     assert again == first
     assert [m.data for m in (await store.read("s")).messages] == [b'{"seq":1,"a":1}', b'{"seq":2,"b":2}',
                                                                   b'{"seq":3,"c":3}']  # fmt: skip
+
+
+async def test_a_long_wait_outlasts_the_socket_timeout() -> None:
+    """XREAD BLOCK must not outlive redis-py's socket timeout (5 s by default; 0.4 s here), or wait() raises."""
+    url = require_redis()
+    prefix = unique_prefix()
+    store = open_store(f"{url}{'&' if '?' in url else '?'}socket_timeout=0.4&prefix={prefix}")
+    try:
+        info, _ = await store.create_stream("s", content_type="text/plain")
+        started = time.monotonic()
+        assert await store.wait("s", info.next_offset, 1.2) is False
+        assert time.monotonic() - started >= 1.1
+    finally:
+        await store.close()
+        delete_prefix(url, prefix)
