@@ -24,6 +24,7 @@ CONFORMANCE = ROOT / "conformance"
 SUITE_PACKAGE = CONFORMANCE / "node_modules" / "@durable-streams" / "server-conformance-tests" / "package.json"
 SUITE_VERSION = "0.3.6"
 EXPECTED_TOTAL = 338
+RETRIES = 2
 EXPECTED_FAILURES: set[str] = set()
 """Full names of tests allowed to fail (none: flue-py passes the whole suite)."""
 
@@ -88,6 +89,9 @@ def test_official_conformance_suite(tmp_path: Path) -> None:
                 "run",
                 "conformance.test.mjs",
                 "--no-coverage",
+                # Timing-sensitive tests (2 s SSE reads, 5 s budgets, TTL sleeps) can miss on a starved
+                # machine; a real protocol failure fails every attempt. Retried passes are reported below.
+                f"--retry={RETRIES}",
                 "--reporter=json",
                 f"--outputFile.json={results}",
             ],
@@ -116,9 +120,18 @@ def test_official_conformance_suite(tmp_path: Path) -> None:
     failed = list(failures)
     passed = report["numPassedTests"]
     total = report["numTotalTests"]
-    print(f"durable-streams conformance {SUITE_VERSION}: {passed}/{total} passed")
+    retried = [
+        case["fullName"]
+        for suite in report["testResults"]
+        for case in suite["assertionResults"]
+        if case["status"] == "passed" and case.get("failureMessages")
+    ]
+    note = f" ({len(retried)} on a retry)" if retried else ""
+    print(f"durable-streams conformance {SUITE_VERSION}: {passed}/{total} passed{note}")
     for name, first_line in failures.items():
         print(f"  FAILED {name}: {first_line}")
+    for name in retried:
+        print(f"  passed on a retry: {name}")
     assert "Traceback" not in server_log, server_log[-5000:]
     assert total == EXPECTED_TOTAL
     assert set(failed) <= EXPECTED_FAILURES, "\n".join(failed)
