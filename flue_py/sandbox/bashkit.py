@@ -109,6 +109,7 @@ class BashSandbox(Sandbox):
         self._network = list(network) if network is not None else None
         self._hits: list[str] = []
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._timed_out = False
         self._overflow = False
         self._chunks: tuple[list[str], list[str]] = ([], [])
@@ -205,7 +206,11 @@ class BashSandbox(Sandbox):
             if self._execs >= self.limits.recycle_after:
                 self._recycle()
             self._execs += 1
-            result = await self._exec_locked(self._wrap(script, cwd, env, stdin), timeout)
+            try:
+                wrapped = self._wrap(script, cwd, env, stdin)
+            except Exception as exc:  # noqa: BLE001 - a result, never an exception into the harness
+                return ExecResult("", f"sandbox error: {exc}\n", 1)
+            result = await self._exec_locked(wrapped, timeout)
             if result.limit_hit is None and (words := largest_brace_expansion(script)) > MAX_BRACE_WORDS:
                 detail = f"a brace expansion makes {words} words; the sandbox makes at most {MAX_BRACE_WORDS}"
                 stderr = result.stderr + limit_message("expansion", detail)
@@ -225,7 +230,7 @@ class BashSandbox(Sandbox):
         return script
 
     async def _exec_locked(self, script: str, timeout: float | None) -> ExecResult:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._hits = []
         self._timed_out = self._overflow = False
         self._chunks, self._seen = ([], []), 0
@@ -277,9 +282,11 @@ class BashSandbox(Sandbox):
         self._stop(self._bash)
 
     def _stop(self, bash: Any) -> None:
+        """Cancel the engine (thread-safe) and wake a sleeping script; may run on an engine thread."""
         bash.cancel()
-        if self._wake is not None:
-            self._wake.set()
+        wake, loop = self._wake, self._loop
+        if wake is not None and loop is not None:
+            loop.call_soon_threadsafe(wake.set)
 
     def _result(self, raw: Any, timeout: float | None, duration: float) -> ExecResult:
         stdout, stderr, code = raw.stdout, raw.stderr, raw.exit_code
