@@ -126,6 +126,7 @@ CASES: list[tuple[str, str]] = [
         "function_recursion",
         "fact() { if [ $1 -le 1 ]; then echo 1; else echo $(( $1 * $(fact $(($1-1))) )); fi; }; fact 6",
     ),
+    ("function_deep_recursion", "f() { if [ $1 -lt 30 ]; then f $(($1+1)); else echo $1; fi; }; f 0"),
     ("source_file", "source src/util.sh; greet world"),
     ("dot_source", ". src/util.sh; greet dot"),
     # -- arrays ---------------------------------------------------------------------------------
@@ -296,6 +297,11 @@ CASES: list[tuple[str, str]] = [
     ("base64_roundtrip", "echo 'hello world' | base64; echo aGVsbG8K | base64 -d"),
     ("md5sum", "md5sum a.txt"),
     ("sha256sum", "echo -n abc | sha256sum"),
+    ("dev_zero_small", "head -c 4096 /dev/zero | od -An -tx1 | sort -u"),
+    ("dev_zero_big", "head -c 2000000 /dev/zero | wc -c"),
+    ("dd_zero", "dd if=/dev/zero bs=1024 count=2048 2>/dev/null | wc -c"),
+    ("urandom_big", "head -c 20000 /dev/urandom | wc -c"),
+    ("printf_wide", "printf '%020000d' 0 | wc -c"),
     # -- jq -------------------------------------------------------------------------------------
     ("jq_field", "jq .name config.json"),
     ("jq_r", "jq -r .version config.json"),
