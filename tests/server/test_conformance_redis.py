@@ -19,6 +19,7 @@ from tests.server.test_conformance import (
     CONFORMANCE,
     EXPECTED_FAILURES,
     EXPECTED_TOTAL,
+    RETRIES,
     SUITE_PACKAGE,
     SUITE_VERSION,
     free_port,
@@ -46,8 +47,8 @@ def test_official_conformance_suite_on_redis(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     try:
         run = subprocess.run(
-            [npx, "vitest", "run", "conformance.test.mjs", "--no-coverage", "--reporter=json",
-             f"--outputFile.json={results}"],
+            [npx, "vitest", "run", "conformance.test.mjs", "--no-coverage", f"--retry={RETRIES}",
+             "--reporter=json", f"--outputFile.json={results}"],
             check=False,
             cwd=CONFORMANCE,
             env={
@@ -72,8 +73,12 @@ def test_official_conformance_suite_on_redis(tmp_path: Path) -> None:
         for case in cases
         if case["status"] == "failed"
     ]
+    # Retried like the SQLite run: only timing-sensitive tests (2 s SSE reads, 5 s budgets) miss on a
+    # starved machine, and a real protocol failure fails every attempt. Retried passes are reported.
+    retried = [case["fullName"] for case in cases if case["status"] == "passed" and case.get("failureMessages")]
     passed, total = report["numPassedTests"], report["numTotalTests"]
-    print(f"durable-streams conformance {SUITE_VERSION} on Redis: {passed}/{total} passed")
+    note = f" ({len(retried)} on a retry: {'; '.join(retried)})" if retried else ""
+    print(f"durable-streams conformance {SUITE_VERSION} on Redis: {passed}/{total} passed{note}")
     assert "Traceback" not in server_log, server_log[-5000:]
     assert total == EXPECTED_TOTAL
     assert set(failed) <= EXPECTED_FAILURES, "\n".join(why or failed)
