@@ -241,20 +241,45 @@ async def sse_fanout(port: int, path: str, *, subscribers: int, events: int, rat
     }
 
 
-async def workload(port: int, quick: bool) -> dict[str, float]:
-    seconds = 3.0 if quick else 10.0
-    tag = f"{time.time_ns()}"
-    results: dict[str, float] = {}
-    single = await append_throughput(port, f"/v1/stream/bench-a1-{tag}", writers=8, seconds=seconds, batch=1)
-    results.update({f"a1_{k}": v for k, v in single.items()})
-    batched = await append_throughput(port, f"/v1/stream/bench-a20-{tag}", writers=8, seconds=seconds, batch=20)
-    results.update({f"a20_{k}": v for k, v in batched.items()})
-    results.update(await read_latency(port, f"/v1/stream/bench-r-{tag}", reads=200 if quick else 1000))
-    fan = await sse_fanout(
-        port, f"/v1/stream/bench-sse-{tag}", subscribers=20 if quick else 100, events=50 if quick else 200, rate=100
-    )
-    results.update(fan)
-    return results
+def phases(quick: bool) -> list[tuple[str, object]]:
+    """(name, factory of a coroutine taking a port): one workload phase each."""
+    seconds = 3.0 if quick else 8.0
+
+    def path(kind: str) -> str:
+        return f"/v1/stream/bench-{kind}-{time.time_ns()}"
+
+    def prefixed(prefix: str, coro_fn: object) -> object:
+        async def run(port: int) -> dict[str, float]:
+            found = await coro_fn(port)  # type: ignore[operator]
+            return {f"{prefix}{k}": v for k, v in found.items()}
+
+        return run
+
+    return [
+        (
+            "append x1",
+            prefixed("a1_", lambda port: append_throughput(port, path("a1"), writers=8, seconds=seconds, batch=1)),
+        ),
+        (
+            "append x20",
+            prefixed("a20_", lambda port: append_throughput(port, path("a20"), writers=8, seconds=seconds, batch=20)),
+        ),
+        ("reads", prefixed("", lambda port: read_latency(port, path("r"), reads=200 if quick else 600))),
+        (
+            "sse",
+            prefixed(
+                "",
+                lambda port: sse_fanout(
+                    port, path("sse"), subscribers=20 if quick else 100, events=50 if quick else 150, rate=100
+                ),
+            ),
+        ),
+    ]
+
+
+def _median_merge(rounds: list[dict[str, float]]) -> dict[str, float]:
+    keys = {k for r in rounds for k in r}
+    return {k: sorted(r[k] for r in rounds if k in r)[len([r for r in rounds if k in r]) // 2] for k in keys}
 
 
 ROWS = [
@@ -302,19 +327,28 @@ def main(quick: bool = False) -> None:
             )
         )
         servers.append(Server(f"reference {version} (memory)", [node, "reference-server.mjs"], {}, CONFORMANCE))
-    results: dict[str, dict[str, float]] = {}
+    # All servers up at once, each phase run on each server in turn, several rounds, medians kept:
+    # on a shared, noisy machine this keeps load drift from favouring whichever server ran first.
+    rounds = 1 if quick else 3
+    samples: dict[str, list[dict[str, float]]] = {server.name: [] for server in servers}
     try:
         for server in servers:
             server.start()
-            try:
-                results[server.name] = asyncio.run(workload(server.port, quick))
-            finally:
-                server.stop()
+        for _ in range(rounds):
+            merged: dict[str, dict[str, float]] = {server.name: {} for server in servers}
+            for _name, phase in phases(quick):
+                for server in servers:
+                    merged[server.name].update(asyncio.run(phase(server.port)))  # type: ignore[operator]
+            for server in servers:
+                samples[server.name].append(merged[server.name])
     finally:
+        for server in servers:
+            server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+    results = {name: _median_merge(rounds_) for name, rounds_ in samples.items()}
     heading(
         "Session log: Durable Streams server throughput and latency",
-        f"{machine()}. {'Quick' if quick else 'Full'} run; ratio columns: >1.00x means flue-py is better."
+        f"{machine()}. {'Quick' if quick else 'Full'} run (median of {rounds} round(s), phases interleaved); ratio columns: >1.00x means flue-py is better."
         + ("" if len(servers) > 1 else " Reference server not installed: run `npm ci --prefix conformance`."),
     )
     names = list(results)
