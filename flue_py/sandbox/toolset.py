@@ -48,6 +48,11 @@ async def _run(ctx: ToolContext, command: str, *, timeout: float | None = None) 
     abort = asyncio.ensure_future(ctx.abort.wait())
     try:
         await asyncio.wait({task, abort}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # The tool call itself was cancelled: stop the script before letting the cancellation through.
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
     finally:
         abort.cancel()
     if not task.done():

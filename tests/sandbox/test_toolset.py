@@ -138,6 +138,17 @@ async def test_abort_stops_a_running_command() -> None:
     assert (await sandbox.exec("echo ok")).stdout == "ok\n"
 
 
+async def test_cancelling_the_tool_call_stops_the_command() -> None:
+    sandbox = BashSandbox()
+    call = asyncio.create_task(_tools()["bash"].call({"command": "while true; do :; done"}, _ctx(sandbox)))
+    await asyncio.sleep(0.2)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    result = await asyncio.wait_for(sandbox.exec("echo ok"), 3)
+    assert result.stdout == "ok\n"
+
+
 async def test_without_a_sandbox() -> None:
     with pytest.raises(SandboxError, match="no sandbox"):
         await _tools()["bash"].call({"command": "ls"}, _ctx(None))
