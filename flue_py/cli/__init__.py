@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import typer
 
-import importlib.util
-
 from flue_py.cli import build as _build
 from flue_py.cli import init as _init
 from flue_py.cli import run as _run
 from flue_py.cli import serve as _serve
+from flue_py.cli import sessions as _sessions
 from flue_py.cli import skills as _skills
 
 __all__ = ["app", "main"]
@@ -30,10 +29,7 @@ app.command("run")(_run.run)
 app.command("serve")(_serve.serve)
 app.command("dev")(_serve.dev)
 app.command("build")(_build.build)
-if importlib.util.find_spec("flue_py.cli.sessions") is not None:
-    from flue_py.cli import sessions as _sessions
-
-    app.add_typer(_sessions.app, name="sessions")
+app.add_typer(_sessions.app, name="sessions")
 app.add_typer(_skills.app, name="skills")
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flue_py._skills_parse import SKILL_DIRS, find_skill_dirs
-from flue_py.skills import SkillProblem, SkillWarning, check_skill, check_skills, discover_skills
+if TYPE_CHECKING:
+    from flue_py.skills import SkillProblem
 
 __all__ = ["app"]
 
@@ -34,6 +34,9 @@ def _shown(path: Path, root: Path) -> str:
 @app.command("list")
 def list_skills(root: RootOption = Path("."), as_json: JsonOption = False) -> None:
     """List the skills the runtime would load (name, description, location)."""
+    from flue_py._skills_parse import SKILL_DIRS
+    from flue_py.skills import SkillWarning, discover_skills  # imported here: `flue --help` stays light
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkillWarning)
         skills = discover_skills(root)
@@ -74,6 +77,9 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Validate skills strictly; exits 1 when any has an error (warnings alone pass)."""
+    from flue_py._skills_parse import SKILL_DIRS, find_skill_dirs
+    from flue_py.skills import check_skill, check_skills
+
     if paths:
         problems = [problem for path in paths for problem in check_skill(path)]
         count = len(paths)
