@@ -19,7 +19,7 @@ import httpx
 AGENT = '''
 import asyncio, json, os
 from pydantic import BaseModel
-from flue_py import Agent, tool, workflow, Context
+from flue_py import Agent, tool
 from flue_py.models.base import Model, TextPart, ToolCallPart, FinishPart, UsagePart
 from flue_py.events import Usage
 
@@ -69,7 +69,7 @@ chat = Agent(name="chat", model=Talker(), tools=[lookup_order], sandbox=False, s
 WORKFLOW = '''
 import asyncio, os
 from pydantic import BaseModel
-from flue_py import workflow, Context
+from flue_py.workflow import Context, workflow  # the submodule shadows the name on the package
 
 
 class Order(BaseModel):
@@ -87,6 +87,12 @@ async def checkout(ctx: Context, order: Order) -> Receipt:
     await asyncio.sleep(float(os.environ.get("E2E_WORKFLOW_SECONDS", "0.05")))
     return Receipt(order_id=order.order_id, total=order.quantity * 3)
 '''
+
+
+SHARED_ENV = {
+    "E2E_TOOL_SECONDS": "1.0",  # long enough to abort or steer a run while its tool is running
+    "FLUE_LONG_POLL_TIMEOUT": "0.2",  # the fuzz reaches the tail often; do not hold each poll for 20 s
+}
 
 
 def write_project(root: Path) -> Path:

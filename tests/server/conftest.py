@@ -5,18 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.server._project import ServerProcess, write_project
+from tests.server._project import SHARED_ENV, ServerProcess, write_project
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_project(tmp_path_factory.mktemp("proj"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(project: Path) -> Iterator[ServerProcess]:
-    """One `flue serve` per test module (tests use distinct session ids)."""
-    proc = ServerProcess(project).start()
+    """One `flue serve` for the whole directory (server start-up is the slow part); tests use distinct sessions."""
+    proc = ServerProcess(project, env=SHARED_ENV).start()
     try:
         yield proc
     finally:

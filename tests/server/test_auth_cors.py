@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.server._node import run_node
 from tests.server._project import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -67,3 +68,9 @@ def test_cors_allows_configured_origins_only(secured: ServerProcess) -> None:
     # A 401 still carries CORS headers, so a browser app can read the error.
     r = httpx.get(f"{secured.url}/api/sessions", headers={"Origin": "https://app.example"})
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_flue_sdk_with_a_bearer_token(secured: ServerProcess) -> None:
+    out = run_node("sdk.mjs", secured.url, "s3cret")
+    assert out["reply"]["text"] == "Done: order A-1 shipped."
+    assert out["abortedOutcome"] == "aborted"

@@ -7,8 +7,6 @@ content types and bodies) against a real server on loopback.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -25,12 +23,8 @@ fuzz_stats = {"requests": 0, "5xx": 0}
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(project: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(project, env={"FLUE_LONG_POLL_TIMEOUT": "0.2"}).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def fuzz_server(server: ServerProcess) -> ServerProcess:
+    return server  # the shared server: its long-polls give up after 0.2 s
 
 
 def _error(r: httpx.Response, status: int, type_: str) -> dict:  # type: ignore[type-arg]

@@ -10,22 +10,19 @@ import httpx
 import pytest
 
 from tests.server._client import follow, raw_events, send, settled
-from tests.server._project import ServerProcess
+from tests.server._project import SHARED_ENV, ServerProcess
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def two_servers(project: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+def two_servers(project: Path, server: ServerProcess) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two processes over one SQLite file, as two workers behind a load balancer would be."""
-    env = {"E2E_TOOL_SECONDS": "1.0"}
-    a = ServerProcess(project, env=env).start()
-    b = ServerProcess(project, env=env).start()
+    other = ServerProcess(project, env=SHARED_ENV).start()
     try:
-        yield a, b
+        yield server, other
     finally:
-        a.stop()
-        b.stop()
+        other.stop()
 
 
 @pytest.mark.parametrize("text,started", [("long 5000", "message-delta"), ("tool now", "tool-input")])

@@ -28,12 +28,3 @@ def test_flue_sdk_sends_reads_observes_and_aborts(server: ServerProcess) -> None
     assert out["idleAbort"] == {"aborted": False}
     assert out["history"]["settlements"] == ["completed", "completed", "completed", "aborted"]
     assert out["sameAsLive"] is True
-
-
-def test_flue_sdk_with_bearer_token(project) -> None:  # type: ignore[no-untyped-def]
-    proc = ServerProcess(project, env={"FLUE_AUTH_TOKEN": "s3cret"}).start()
-    try:
-        out = run_node("sdk.mjs", proc.url, "s3cret")
-        assert out["reply"]["text"] == "Done: order A-1 shipped."
-    finally:
-        proc.stop()

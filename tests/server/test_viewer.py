@@ -24,7 +24,8 @@ def test_viewer_renders_live_resumes_after_a_drop_and_stops(server: ServerProces
     assert resumed, out["connects"]
     assert out["userMessages"] == 1
     assert out["aborted"] is True and out["settledCount"] == 2
-    assert out["index"] == {"agents": ["chat"], "workflows": ["checkout"], "sessions": ["chat/viewer-1"]}
+    assert out["index"]["agents"] == ["chat"] and out["index"]["workflows"] == ["checkout"]
+    assert "chat/viewer-1" in out["index"]["sessions"]
 
 
 def test_viewer_pages_are_served(server: ServerProcess) -> None:
