@@ -124,14 +124,40 @@ def test_model_override_runs_a_paid_agent_offline(project):
     assert "You said: hi" in done.stdout
 
 
+def _wait_for_streaming(project: Path, session: str, timeout: float = 60.0) -> None:
+    """Block until the run has logged text (read from another process, as any client would)."""
+    import asyncio
+
+    from flue_py._session_log import SessionLog
+    from flue_py.sessions.sqlite import SQLiteSessionStore
+
+    async def poll() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (project / ".flue" / "flue.db").exists():
+                store = SQLiteSessionStore(project / ".flue" / "flue.db")
+                try:
+                    if any(e.kind == "text_delta" for e in await SessionLog(store).read(session)):
+                        return
+                finally:
+                    await store.close()
+            await asyncio.sleep(0.1)
+        raise AssertionError("the run never started streaming")
+
+    asyncio.run(poll())
+
+
 def test_ctrl_c_aborts_cleanly_with_exit_130(project):
     proc = subprocess.Popen(
-        [*FLUE, "run", "slow", "-m", "go", "--json"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [*FLUE, "run", "slow", "-m", "go", "--id", "s1", "--json"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3.0)  # interpreter start + the run streaming
+    _wait_for_streaming(project, "slow/s1")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert json.loads(out)["outcome"] == "aborted"
     assert "Traceback" not in err

@@ -67,7 +67,11 @@ def run(
     # --model > FLUE_MODEL > flue.toml [project] model > the agent's own; a --store path is relative to here.
     model = model or config.model
     store = resolve_store_url(store, Path.cwd()) if store else config.store_url()
-    code = asyncio.run(_execute(proj.root, target, payload, id=id, model=model, store_url=store, as_json=as_json))
+    try:
+        code = asyncio.run(_execute(proj.root, target, payload, id=id, model=model, store_url=store, as_json=as_json))
+    except KeyboardInterrupt:  # Ctrl-C before the run had started (or a second Ctrl-C): nothing to settle
+        typer.echo("aborted", err=True)
+        code = EXIT_CODES["aborted"]
     raise typer.Exit(code)
 
 
