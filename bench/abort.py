@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from tests.server._client import follow, send, settled  # noqa: E402
-from tests.server._project import ServerProcess, write_project  # noqa: E402
+from tests.server._client import follow, send, settled
+from tests.server._project import ServerProcess, write_project
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -38,7 +38,11 @@ def measure(runs: int, mode: str) -> list[float]:
             for i in range(runs):
                 session = f"chat/bench-{mode}-{i}"
                 admission = send(client, server.url, session, "long 5000" if mode == "stream" else "tool now")
-                started = (lambda c: c["type"] == "message-delta") if mode == "stream" else (lambda c: c["type"] == "tool-input")
+                started = (
+                    (lambda c: c["type"] == "message-delta")
+                    if mode == "stream"
+                    else (lambda c: c["type"] == "tool-input")
+                )
                 _, offset = follow(client, server.url, session, admission["offset"], started)
                 time.sleep(0.05)  # well inside the stream / the tool
                 t0 = time.perf_counter()

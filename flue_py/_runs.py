@@ -81,7 +81,9 @@ def unanswered_calls(events: list[Event], run: str | None) -> list[tuple[str, st
 async def write_interrupted(writer: EventWriter, calls: list[tuple[str, str]]) -> None:
     """Give each unanswered call a real result, so the log itself (not only fold) says what happened."""
     for call_id, name in calls:
-        await writer.emit(ToolResult(call_id=call_id, name=name, output=INTERRUPTED, is_error=True, error_type="interrupted"))
+        await writer.emit(
+            ToolResult(call_id=call_id, name=name, output=INTERRUPTED, is_error=True, error_type="interrupted")
+        )
 
 
 @contextlib.asynccontextmanager
@@ -265,8 +267,15 @@ class AgentRun:
                     error_type="RetryBudgetExhausted",
                 )
                 await self._settle(writer, owner, outcome, consumed_before, submissions)
-                return RunResult(outcome="failed", reply="", session=session, run=self.run_id, submission=owner,
-                                 error=outcome.error, error_type=outcome.error_type)
+                return RunResult(
+                    outcome="failed",
+                    reply="",
+                    session=session,
+                    run=self.run_id,
+                    submission=owner,
+                    error=outcome.error,
+                    error_type=outcome.error_type,
+                )
         model = resolve_model(self.settings.model or agent.model)
         await writer.emit(RunStarted(submission=owner, model=model.name, attempt=attempts))
         if owner:
@@ -405,4 +414,3 @@ class WorkflowRunner:
         if outcome.outcome == "failed":
             raise RunError(outcome.error or "the prompt failed")
         return outcome.result if result is not None else outcome.reply
-

@@ -311,7 +311,9 @@ class Harness:
         run_id = f"run_{new_id()}"
         writer = EventWriter(self.log, session, run=run_id, agent=None)
         await writer.emit(SubmissionAdmitted(submission=record.id, submission_kind="workflow"))
-        await writer.emit(WorkflowInput(workflow=workflow.name, input=parsed.model_dump(mode="json"), submission=record.id))
+        await writer.emit(
+            WorkflowInput(workflow=workflow.name, input=parsed.model_dump(mode="json"), submission=record.id)
+        )
         self._workflow_tasks[record.id] = asyncio.create_task(
             self._run_workflow(workflow, parsed, session, record.id, run_id, attempt=1, model=model)
         )
@@ -440,6 +442,21 @@ class Harness:
     def drive(self, agent: Agent, session: str) -> None:
         """Make sure a driver runs `session` (pending inputs, or a run a dead process left open)."""
         self._ensure_driver(agent, session, None)
+
+    async def shutdown(self) -> None:
+        """Stop now (a server going down): cancel live runs, which settle `aborted`, and close sandboxes.
+
+        Unlike `close`, this does not wait for runs to finish. Only a crash leaves runs open for recovery.
+        """
+        tasks = [*self._drivers.values(), *self._workflow_tasks.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        for runtime in self._runtimes.values():
+            with contextlib.suppress(Exception):
+                await runtime.close()
 
     async def close(self) -> None:
         for task in [*self._drivers.values(), *self._workflow_tasks.values()]:

@@ -81,7 +81,9 @@ def _run(settings: dict[str, Any], *, reload: bool, log_level: str) -> None:
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port [default: $PORT or 8000].")] = None,
-    store: Annotated[str | None, typer.Option("--store", help="Session store URL [default: sqlite:///.flue/flue.db].")] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Session store URL [default: sqlite:///.flue/flue.db].")
+    ] = None,
     project: Annotated[Path | None, typer.Option("--project", help="Project directory [default: here].")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
@@ -92,7 +94,9 @@ def serve(
 def dev(
     host: Annotated[str | None, typer.Option("--host", help="Address to bind [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port [default: $PORT or 8000].")] = None,
-    store: Annotated[str | None, typer.Option("--store", help="Session store URL [default: sqlite:///.flue/flue.db].")] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Session store URL [default: sqlite:///.flue/flue.db].")
+    ] = None,
     project: Annotated[Path | None, typer.Option("--project", help="Project directory [default: here].")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:

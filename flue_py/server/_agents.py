@@ -54,7 +54,9 @@ def _message_text(body: dict[str, Any]) -> str:
     kind = body.get("kind")
     text = body.get("body")
     if not isinstance(text, str):
-        raise ApiError(400, "invalid_request", "the message needs a string `body`", details={"body": type(text).__name__})
+        raise ApiError(
+            400, "invalid_request", "the message needs a string `body`", details={"body": type(text).__name__}
+        )
     if body.get("attachments"):
         raise ApiError(400, "invalid_request", "attachments are not supported by this server yet")
     if kind == "user":
@@ -80,7 +82,7 @@ async def post_agent(request: Request) -> Response:
         raise ApiError(400, "invalid_request", "?wait is not supported: read the reply from streamUrl")
     body = await read_json(request)
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "the body must be a JSON object like {\"kind\": \"user\", \"body\": \"...\"}")
+        raise ApiError(400, "invalid_request", 'the body must be a JSON object like {"kind": "user", "body": "..."}')
     text = _message_text(body)
     key = body.get("idempotencyKey")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 256):
@@ -91,8 +93,12 @@ async def post_agent(request: Request) -> Response:
         if uid is None:  # create-only
             info, created = await state.store.create_stream(path, content_type="application/json")
             if not created:
-                raise ApiError(409, "agent_instance_exists", f"agent instance {session!r} already exists",
-                               meta={"uid": state.uid(session, info)})
+                raise ApiError(
+                    409,
+                    "agent_instance_exists",
+                    f"agent instance {session!r} already exists",
+                    meta={"uid": state.uid(session, info)},
+                )
         elif isinstance(uid, str):  # continue-only
             info = await state.stream_info(session)
             if info is None or state.uid(session, info) != uid:
@@ -104,8 +110,12 @@ async def post_agent(request: Request) -> Response:
     if admission.deduplicated:
         record = await state.store.get_submission(admission.submission)
         if record is not None and record.payload.get("text") != text:
-            raise ApiError(409, "submission_conflict", "this idempotencyKey was used for a different message",
-                           meta={"submissionId": admission.submission})
+            raise ApiError(
+                409,
+                "submission_conflict",
+                "this idempotencyKey was used for a different message",
+                meta={"submissionId": admission.submission},
+            )
     info = await state.stream_info(session)
     assert info is not None  # admit logged into it
     url = _conversation_url(request, session)

@@ -7,9 +7,9 @@ instead. CORS preflights (OPTIONS) pass without a token, as browsers send them w
 from __future__ import annotations
 
 import hmac
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
-from urllib.parse import parse_qs
 
 from flue_py.server._errors import error_response
 

@@ -17,8 +17,9 @@ async def read_json(request: Request, *, limit: int = MAX_BODY) -> Any:
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json",
-                       details={"content_type": content_type})
+        raise ApiError(
+            415, "unsupported_media_type", "send the body as application/json", details={"content_type": content_type}
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes", details={"limit": limit})
@@ -28,7 +29,9 @@ async def read_json(request: Request, *, limit: int = MAX_BODY) -> Any:
         async for piece in request.stream():
             data += piece
             if len(data) > limit:
-                raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes", details={"limit": limit})
+                raise ApiError(
+                    413, "payload_too_large", f"the body is larger than {limit} bytes", details={"limit": limit}
+                )
     except ClientDisconnect:
         raise ApiError(400, "invalid_request", "the client went away while sending the body") from None
     if not data:

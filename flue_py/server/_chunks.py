@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flue_py.events import (
@@ -43,7 +43,7 @@ def incarnation(path: str, created_at: float) -> str:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _input(arguments: str) -> Any:
@@ -116,7 +116,11 @@ class Projector:
                     }
                 )
         elif isinstance(event, ToolResult) and run in self.message_of_run:
-            base = {"toolCallId": event.call_id, "durationMs": round(event.duration * 1000), "timestamp": _iso(event.ts)}
+            base = {
+                "toolCallId": event.call_id,
+                "durationMs": round(event.duration * 1000),
+                "timestamp": _iso(event.ts),
+            }
             if event.is_error:
                 add({"type": "tool-output-error", "errorText": event.output, **base})
             else:
@@ -165,7 +169,13 @@ class Snapshot:
             self._by_id[message["id"]] = message
             self.messages.append(message)
         elif kind == "message-started" and chunk["messageId"] not in self._by_id:
-            message = {"id": chunk["messageId"], "role": "assistant", "purpose": "assistant", "display": "visible", "parts": []}
+            message = {
+                "id": chunk["messageId"],
+                "role": "assistant",
+                "purpose": "assistant",
+                "display": "visible",
+                "parts": [],
+            }
             if "submissionId" in chunk:
                 message["submissionId"] = chunk["submissionId"]
             self._by_id[message["id"]] = message
@@ -198,7 +208,9 @@ class Snapshot:
                 if part["type"] in ("text", "reasoning"):
                     part["state"] = "done"
         elif kind == "submission-settled":
-            settlement = {k: chunk[k] for k in ("submissionId", "outcome", "error", "answeredBySubmissionId") if k in chunk}
+            settlement = {
+                k: chunk[k] for k in ("submissionId", "outcome", "error", "answeredBySubmissionId") if k in chunk
+            }
             self.settlements = [s for s in self.settlements if s["submissionId"] != chunk["submissionId"]]
             self.settlements.append(settlement)
 

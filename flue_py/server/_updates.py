@@ -73,7 +73,9 @@ async def updates(state: ServerState, request: Request, session: str, info: Stre
     if live is not None and next_offset == _offset_of(after or 0):  # nothing new yet: hold the request
         path = session_path(session)
         if not await _wait(state, request, path, next_offset, state.long_poll_timeout):
-            return Response(status_code=204, headers={**EXPOSE, "Stream-Next-Offset": next_offset, "Stream-Up-To-Date": "true"})
+            return Response(
+                status_code=204, headers={**EXPOSE, "Stream-Next-Offset": next_offset, "Stream-Up-To-Date": "true"}
+            )
         chunks, next_offset, up_to_date = await _page(state, session, info, after)
     headers = {**EXPOSE, "Stream-Next-Offset": next_offset}
     if up_to_date:

@@ -28,8 +28,9 @@ def _workflow(state: ServerState, name: str) -> Workflow:
     workflow = state.project.workflows.get(name)
     if workflow is None:
         known = ", ".join(sorted(state.project.workflows)) or "none"
-        raise ApiError(404, "workflow_not_found", f"no workflow named {name!r} (workflows: {known})",
-                       details={"workflow": name})
+        raise ApiError(
+            404, "workflow_not_found", f"no workflow named {name!r} (workflows: {known})", details={"workflow": name}
+        )
     return workflow
 
 
@@ -44,8 +45,12 @@ async def post_workflow(request: Request) -> Response:
     try:
         admission = await state.harness.admit_workflow(workflow, body, id=instance, idempotency_key=key)
     except ValidationError as exc:
-        raise ApiError(422, "invalid_input", f"the input does not match workflow {workflow.name!r}",
-                       details=exc.errors(include_url=False, include_context=False)) from None
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"the input does not match workflow {workflow.name!r}",
+            details=exc.errors(include_url=False, include_context=False),
+        ) from None
     session = admission.session
     base = str(request.base_url).rstrip("/")
     url = f"{base}/workflows/{session}"
@@ -77,6 +82,12 @@ async def get_workflow(request: Request) -> Response:
         elif isinstance(event, RunStarted):
             body.update(status="running", attempt=event.attempt)
         elif isinstance(event, RunSettled):
-            body.update(status="settled", outcome=event.outcome, result=event.result, error=event.error,
-                        errorType=event.error_type, usage=event.usage.model_dump())
+            body.update(
+                status="settled",
+                outcome=event.outcome,
+                result=event.result,
+                error=event.error,
+                errorType=event.error_type,
+                usage=event.usage.model_dump(),
+            )
     return JSONResponse(body, headers=EXPOSE)

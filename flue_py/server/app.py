@@ -107,7 +107,8 @@ def create_app(
         try:
             yield
         finally:
-            await _shutdown(harness)
+            # A graceful stop cancels live runs, which settle `aborted`; a crash leaves them for recovery.
+            await harness.shutdown()
             if owns_store:
                 await the_store.close()
 
@@ -139,16 +140,3 @@ def create_app(
     )
     app.state.flue = state
     return app
-
-
-async def _shutdown(harness: Harness) -> None:
-    # A graceful stop cancels live runs, which settle `aborted` (exactly once); only a crash leaves
-    # runs open for the next start to recover.
-    for task in [*harness._drivers.values(), *harness._workflow_tasks.values()]:
-        task.cancel()
-    for task in [*harness._drivers.values(), *harness._workflow_tasks.values()]:
-        with contextlib.suppress(BaseException):
-            await task
-    for runtime in harness._runtimes.values():
-        with contextlib.suppress(Exception):
-            await runtime.close()

@@ -33,9 +33,13 @@ def require_chromium() -> str:
     return found
 
 
-def run_node(script: str, *args: str, timeout: float = 120, packages: tuple[str, ...] = ("@flue/sdk",)) -> dict[str, Any]:
+def run_node(
+    script: str, *args: str, timeout: float = 120, packages: tuple[str, ...] = ("@flue/sdk",)
+) -> dict[str, Any]:
     node = require_node_modules(*packages)
-    proc = subprocess.run([node, str(E2E / script), *args], capture_output=True, text=True, timeout=timeout, cwd=E2E)
+    proc = subprocess.run(
+        [node, str(E2E / script), *args], capture_output=True, text=True, timeout=timeout, cwd=E2E, check=False
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"{script} printed no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     result: dict[str, Any] = json.loads(lines[-1])

@@ -66,7 +66,7 @@ class Talker(Model):
 chat = Agent(name="chat", model=Talker(), tools=[lookup_order], sandbox=False, skills=[])
 '''
 
-WORKFLOW = '''
+WORKFLOW = """
 import asyncio, os
 from pydantic import BaseModel
 from flue_py.workflow import Context, workflow  # the submodule shadows the name on the package
@@ -86,7 +86,7 @@ class Receipt(BaseModel):
 async def checkout(ctx: Context, order: Order) -> Receipt:
     await asyncio.sleep(float(os.environ.get("E2E_WORKFLOW_SECONDS", "0.05")))
     return Receipt(order_id=order.order_id, total=order.quantity * 3)
-'''
+"""
 
 
 SHARED_ENV = {
@@ -126,10 +126,21 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         command = [
-            sys.executable, "-c", "from flue_py.cli import main; main()", "serve",
-            "--project", str(self.root), "--port", str(self.port), "--store", self.store, "--log-level", "warning",
+            sys.executable,
+            "-c",
+            "from flue_py.cli import main; main()",
+            "serve",
+            "--project",
+            str(self.root),
+            "--port",
+            str(self.port),
+            "--store",
+            self.store,
+            "--log-level",
+            "warning",
         ]
-        self.proc = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -52,15 +52,22 @@ def test_the_token_opens_the_routes(secured: ServerProcess) -> None:
     r = httpx.post(f"{secured.url}/agents/chat/authed", json={"kind": "user", "body": "hi"}, headers=auth)
     assert r.status_code == 202
     assert httpx.get(f"{secured.url}/agents/chat/authed", headers=auth).status_code == 200
-    assert httpx.get(f"{secured.url}/api/sessions", params={"access_token": "s3cret"}).status_code == 200  # EventSource form
+    assert (
+        httpx.get(f"{secured.url}/api/sessions", params={"access_token": "s3cret"}).status_code == 200
+    )  # EventSource form
 
 
 def test_cors_allows_configured_origins_only(secured: ServerProcess) -> None:
-    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization, content-type"}
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
     r = httpx.options(f"{secured.url}/agents/chat/a", headers=preflight)
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example"
-    r = httpx.get(f"{secured.url}/api/sessions", headers={"Origin": "http://localhost:5173", "Authorization": "Bearer s3cret"})
+    r = httpx.get(
+        f"{secured.url}/api/sessions", headers={"Origin": "http://localhost:5173", "Authorization": "Bearer s3cret"}
+    )
     assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
     assert "Stream-Next-Offset" in r.headers["access-control-expose-headers"]
     r = httpx.options(f"{secured.url}/agents/chat/a", headers={**preflight, "Origin": "https://evil.example"})

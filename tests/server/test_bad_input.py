@@ -39,8 +39,16 @@ def _error(r: httpx.Response, status: int, type_: str) -> dict:  # type: ignore[
 def test_explicit_bad_requests(fuzz_server: ServerProcess) -> None:
     base = fuzz_server.url
     with httpx.Client(timeout=10) as c:
-        _error(c.post(f"{base}/agents/chat/x", content=b"{nope", headers={"content-type": "application/json"}), 400, "invalid_json")
-        _error(c.post(f"{base}/agents/chat/x", content=b"hi", headers={"content-type": "text/plain"}), 415, "unsupported_media_type")
+        _error(
+            c.post(f"{base}/agents/chat/x", content=b"{nope", headers={"content-type": "application/json"}),
+            400,
+            "invalid_json",
+        )
+        _error(
+            c.post(f"{base}/agents/chat/x", content=b"hi", headers={"content-type": "text/plain"}),
+            415,
+            "unsupported_media_type",
+        )
         _error(c.post(f"{base}/agents/nobody/x", json={"kind": "user", "body": "hi"}), 404, "agent_not_found")
         _error(c.post(f"{base}/agents/chat/x", json="just a string"), 400, "invalid_request")
         _error(c.post(f"{base}/agents/chat/x", json={"kind": "user"}), 400, "invalid_request")
@@ -52,12 +60,20 @@ def test_explicit_bad_requests(fuzz_server: ServerProcess) -> None:
         _error(c.get(f"{base}/agents/chat/never-created"), 404, "agent_instance_not_found")
         assert c.post(f"{base}/agents/chat/x", json={"kind": "user", "body": "hello"}).status_code == 202
         _error(c.get(f"{base}/agents/chat/x", params={"view": "updates", "offset": "garbage"}), 400, "invalid_offset")
-        _error(c.get(f"{base}/agents/chat/x", params={"view": "updates", "offset": "0000000000000000_9999999999999999"}), 400, "invalid_offset")
+        _error(
+            c.get(f"{base}/agents/chat/x", params={"view": "updates", "offset": "0000000000000000_9999999999999999"}),
+            400,
+            "invalid_offset",
+        )
         _error(c.get(f"{base}/agents/chat/x", params={"view": "updates"}), 400, "invalid_request")
         _error(c.get(f"{base}/agents/chat/x", params={"view": "sideways"}), 400, "invalid_request")
         _error(c.delete(f"{base}/agents/chat/x"), 405, "method_not_allowed")
         _error(c.get(f"{base}/no/such/route"), 404, "not_found")
-        _error(c.post(f"{base}/workflows/checkout", content=b"[1,", headers={"content-type": "application/json"}), 400, "invalid_json")
+        _error(
+            c.post(f"{base}/workflows/checkout", content=b"[1,", headers={"content-type": "application/json"}),
+            400,
+            "invalid_json",
+        )
 
 
 _names = st.one_of(st.sampled_from(["chat", "checkout", "nope", ""]), st.text(max_size=12))
@@ -69,7 +85,10 @@ _paths = st.one_of(
     st.builds(lambda n, i: f"/workflows/{quote(n, safe='')}/{quote(i, safe='')}", _names, _ids),
     st.sampled_from(["/", "/api/sessions", "/sessions/chat/a", "/static/viewer.js", "/static/../app.py"]),
 )
-_offsets = st.one_of(st.sampled_from(["-1", "now", "0000000000000000_0000000000000001", "0000000000000000_0000000000000000"]), st.text(max_size=40))
+_offsets = st.one_of(
+    st.sampled_from(["-1", "now", "0000000000000000_0000000000000001", "0000000000000000_0000000000000000"]),
+    st.text(max_size=40),
+)
 _queries = st.dictionaries(
     st.sampled_from(["view", "offset", "live", "wait", "id", "cursor"]),
     st.one_of(st.sampled_from(["history", "updates", "long-poll", "sse", "true", ""]), _offsets),
@@ -99,7 +118,16 @@ _bodies = st.one_of(
     _json_values.map(lambda v: json.dumps(v).encode()),
     _messages.map(lambda v: json.dumps(v).encode()),
 )
-_content_types = st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", "", "application/x+json", "multipart/form-data"])
+_content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "",
+        "application/x+json",
+        "multipart/form-data",
+    ]
+)
 
 
 _clients: list[httpx.Client] = []
@@ -120,7 +148,9 @@ def _client() -> httpx.Client:
     body=_bodies,
     content_type=_content_types,
 )
-def test_fuzz_routes_never_answer_5xx(fuzz_server: ServerProcess, method: str, path: str, query: dict, body: bytes | None, content_type: str) -> None:  # type: ignore[type-arg]
+def test_fuzz_routes_never_answer_5xx(
+    fuzz_server: ServerProcess, method: str, path: str, query: dict, body: bytes | None, content_type: str
+) -> None:  # type: ignore[type-arg]
     headers = {"content-type": content_type} if content_type else {}
     client = _client()
     request = client.build_request(method, fuzz_server.url + path, params=query, content=body, headers=headers)

@@ -61,7 +61,7 @@ def test_sigkill_during_a_tool_call(tmp_path: Path) -> None:
 
 
 def test_sigkill_during_streaming(tmp_path: Path) -> None:
-    seen, everything, events, admission = _crash_and_resume(tmp_path, "long 300", "message-delta")
+    seen, everything, events, _ = _crash_and_resume(tmp_path, "long 300", "message-delta")
     assert [c["position"] for c in seen] == [c["position"] for c in everything]
     _check_log(events)
     deltas_before_crash = [e for e in events if e["kind"] == "text_delta"]

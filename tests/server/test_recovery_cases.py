@@ -67,7 +67,9 @@ async def test_an_input_recorded_but_never_logged_is_logged_and_run() -> None:
 
 async def test_a_settlement_already_in_the_log_only_updates_the_record() -> None:
     harness = Harness(MemorySessionStore())
-    await harness.store.put_submission(Submission(id="sub_4", session="calc/r4", target="agent:calc", payload={"text": "x"}))
+    await harness.store.put_submission(
+        Submission(id="sub_4", session="calc/r4", target="agent:calc", payload={"text": "x"})
+    )
     writer = EventWriter(harness.log, "calc/r4", run="run_x", agent="calc")
     await writer.emit(UserMessage(text="x", submission="sub_4"))
     await writer.emit(RunSettled(outcome="completed", submission="sub_4", reply="done"))
@@ -79,7 +81,9 @@ async def test_a_settlement_already_in_the_log_only_updates_the_record() -> None
 
 async def test_a_submission_for_an_agent_that_no_longer_exists_settles_failed() -> None:
     harness = Harness(MemorySessionStore())
-    await harness.store.put_submission(Submission(id="sub_5", session="gone/r5", target="agent:gone", payload={"text": "x"}))
+    await harness.store.put_submission(
+        Submission(id="sub_5", session="gone/r5", target="agent:gone", payload={"text": "x"})
+    )
     await harness.recover({}, {})
     settles = [e for e in await harness.log.read("gone/r5") if isinstance(e, RunSettled)]
     assert [(s.outcome, s.submission) for s in settles] == [("failed", "sub_5")]

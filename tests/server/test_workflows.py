@@ -27,7 +27,9 @@ def _result(client: httpx.Client, url: str, timeout: float = 20) -> dict[str, An
 
 def test_workflow_runs_and_its_result_is_readable(server: ServerProcess) -> None:
     with httpx.Client(timeout=10) as client:
-        r = client.post(f"{server.url}/workflows/checkout", params={"id": "wf1"}, json={"order_id": "A-1", "quantity": 2})
+        r = client.post(
+            f"{server.url}/workflows/checkout", params={"id": "wf1"}, json={"order_id": "A-1", "quantity": 2}
+        )
         assert r.status_code == 202, r.text
         receipt = r.json()
         assert receipt["streamUrl"] == f"{server.url}/workflows/checkout/wf1"
@@ -54,8 +56,12 @@ def test_invalid_workflow_input_is_422_with_pydantic_errors(server: ServerProces
 def test_idempotency_key_admits_a_workflow_once(server: ServerProcess) -> None:
     headers = {"Idempotency-Key": "order-7"}
     with httpx.Client(timeout=10) as client:
-        a = client.post(f"{server.url}/workflows/checkout", params={"id": "wf7"}, json={"order_id": "B"}, headers=headers)
-        b = client.post(f"{server.url}/workflows/checkout", params={"id": "wf7"}, json={"order_id": "B"}, headers=headers)
+        a = client.post(
+            f"{server.url}/workflows/checkout", params={"id": "wf7"}, json={"order_id": "B"}, headers=headers
+        )
+        b = client.post(
+            f"{server.url}/workflows/checkout", params={"id": "wf7"}, json={"order_id": "B"}, headers=headers
+        )
         assert a.status_code == b.status_code == 202
         assert b.json()["deduplicated"] is True and b.json()["submissionId"] == a.json()["submissionId"]
         _result(client, a.json()["streamUrl"])
@@ -67,7 +73,9 @@ def test_a_workflow_killed_mid_run_is_rerun_after_restart_and_settles_once(tmp_p
     server = ServerProcess(root, env={"E2E_WORKFLOW_SECONDS": "2"}).start()
     try:
         with httpx.Client(timeout=10) as client:
-            r = client.post(f"{server.url}/workflows/checkout", params={"id": "crash"}, json={"order_id": "C", "quantity": 5})
+            r = client.post(
+                f"{server.url}/workflows/checkout", params={"id": "crash"}, json={"order_id": "C", "quantity": 5}
+            )
             assert r.status_code == 202
             time.sleep(0.5)
             server.kill()
