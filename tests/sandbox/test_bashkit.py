@@ -137,7 +137,6 @@ async def test_timeout_limit_ends_sleep_and_loops() -> None:
     result = await sandbox.exec("echo before; sleep 30; echo after")
     assert time.monotonic() - started < 3
     assert result.limit_hit == "timeout" and result.exit_code != 0
-    assert result.stdout == "before\n"
     assert "sandbox limit exceeded: timeout" in result.stderr
 
 
