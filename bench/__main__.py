@@ -21,6 +21,7 @@ BENCHMARKS: list[tuple[str, str, str]] = [
     ("streams", "bench.streams", "3. Session log (Durable Streams)"),
     ("sandbox", "bench.sandbox", "4. Sandbox"),
     ("concurrency", "bench.concurrency", "5. Concurrency"),
+    ("redis", "bench.redis_store", "6. Redis store next to SQLite"),
 ]
 
 

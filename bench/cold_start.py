@@ -9,6 +9,7 @@ median and the minimum. `modules` is `len(sys.modules)` after the import.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -37,7 +38,8 @@ MODULES = {
     'python -c "import pydantic_ai"': "pydantic_ai",
     'python -c "import agents"': "agents",
 }
-SERVE_LABEL = "flue serve: spawn -> first answered request"
+SERVE_LABEL = "flue serve: spawn -> first answered request (GET /)"
+POST_LABEL = "flue serve: spawn -> first agent message admitted (POST)"
 
 
 def time_command(argv: list[str]) -> float:
@@ -75,10 +77,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def time_serve(project: Path, help_text: str, timeout: float = 60.0) -> float:
-    """Seconds from spawning `flue serve` to the first HTTP response (any status) on its port."""
+def _post_message(port: int) -> int:
+    """POST one message to the `hello` agent of a `flue init` project; returns the HTTP status."""
+    body = json.dumps({"kind": "user", "body": "hi"}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/agents/hello/bench-{port}",
+        data=body,
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def time_serve(project: Path, help_text: str, timeout: float = 60.0) -> tuple[float, float, int]:
+    """Seconds from spawning `flue serve` to its first HTTP response (any status) on GET /, and to the
+    receipt of a first agent message right after; plus that POST's status code."""
     port = _free_port()
-    argv = [FLUE, "serve"]
+    argv = [FLUE, "serve", "--log-level", "warning"] if "--log-level" in help_text else [FLUE, "serve"]
     if "--port" in help_text:
         argv += ["--port", str(port)]
     if "--host" in help_text:
@@ -94,11 +113,14 @@ def time_serve(project: Path, help_text: str, timeout: float = 60.0) -> float:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
                     pass
-                return time.perf_counter() - t0
             except urllib.error.HTTPError:  # any status code is an answer
-                return time.perf_counter() - t0
+                pass
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 time.sleep(0.01)
+                continue
+            first = time.perf_counter() - t0
+            status = _post_message(port)
+            return first, time.perf_counter() - t0, status
         raise RuntimeError(f"flue serve did not answer within {timeout:.0f} s")
     finally:
         proc.terminate()
@@ -111,7 +133,9 @@ def time_serve(project: Path, help_text: str, timeout: float = 60.0) -> float:
 
 def make_project() -> Path:
     project = Path(tempfile.mkdtemp(prefix="flue-serve-bench-"))
-    subprocess.run([FLUE, "init", str(project), "--force"], capture_output=True, env=child_env(), check=True)
+    subprocess.run(
+        [FLUE, "init", str(project), "--force", "--model", "test"], capture_output=True, env=child_env(), check=True
+    )
     return project
 
 
@@ -137,8 +161,10 @@ def main(quick: bool = False) -> dict[str, list[float]]:
             serve_note = f"n/a (flue init failed: exit {exc.returncode})"
     times: dict[str, list[float]] = {label: [] for label, _, _ in commands}
     errors: dict[str, str] = {}
+    post_status: set[int] = set()
     if project is not None:
         times[SERVE_LABEL] = []
+        times[POST_LABEL] = []
     for n in range(rounds):
         for label, argv, _ in commands:
             if label in errors:
@@ -149,7 +175,10 @@ def main(quick: bool = False) -> dict[str, list[float]]:
                 errors[label] = str(exc)
         if project is not None and SERVE_LABEL not in errors:
             try:
-                times[SERVE_LABEL].append(time_serve(project, serve_help))
+                first, posted, status = time_serve(project, serve_help)
+                times[SERVE_LABEL].append(first)
+                times[POST_LABEL].append(posted)
+                post_status.add(status)
             except RuntimeError as exc:
                 errors[SERVE_LABEL] = str(exc)
         print(f"  round {n + 1}/{rounds}", file=sys.stderr, flush=True)
@@ -158,10 +187,12 @@ def main(quick: bool = False) -> dict[str, list[float]]:
 
     base = median(times.get('python -c "import flue_py"', []))
     rows = []
-    order = [c[0] for c in commands[:3]] + [SERVE_LABEL] + [c[0] for c in commands[3:]]
+    order = [c[0] for c in commands[:3]] + [SERVE_LABEL, POST_LABEL] + [c[0] for c in commands[3:]]
     for label in order:
-        if label == SERVE_LABEL and project is None:
+        if label in (SERVE_LABEL, POST_LABEL) and project is None:
             rows.append([label, serve_note or "n/a", "", "", ""])
+            continue
+        if label == POST_LABEL and SERVE_LABEL in errors:
             continue
         if label in errors:
             rows.append([label, f"error: {errors[label][:120]}", "", "", ""])
@@ -172,6 +203,8 @@ def main(quick: bool = False) -> dict[str, list[float]]:
     for label in missing:
         rows.append([label, "not installed (pip install 'flue-py[bench]')", "", "", ""])
     print(table(["command", "median s", "min s", "vs import flue_py", "modules"], rows))
+    if post_status:
+        print(f"\nPOST /agents/hello/<id> answered HTTP {', '.join(map(str, sorted(post_status)))} (the receipt).")
     return times
 
 

@@ -43,6 +43,7 @@ from bench._util import (
 )
 
 DELAY = 0.005
+IDEAL_RUN_MS = 125
 ANSWER = "Order A-1 shipped yesterday and should arrive by Friday. Anything else I can do?"[:80].ljust(80, ".")
 PROMPT = "Where is order A-1?"
 ARGS = {"order_id": "A-1"}
@@ -210,15 +211,16 @@ async def _measure(run_one: RunOne, n: int) -> dict[str, Any]:
     assert len(warm.received) == len(warm.produced) == len(chunks(ANSWER, 4)), (warm.produced, warm.received)
     rss_before = current_rss_mb()
     samples = [Sample() for _ in range(n)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     outcomes = await asyncio.gather(*(run_one(i, s) for i, s in enumerate(samples)), return_exceptions=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     failures = [repr(o) for o in outcomes if isinstance(o, BaseException)]
     latencies = [ms for s in samples for ms in s.latencies_ms()]
     run_ms = [(s.end - s.start) * 1000 for s in samples if s.end]
     return {
         "n": n,
         "wall_s": wall,
+        "cpu_ms_per_run": cpu * 1000 / n,
         "failures": len(failures),
         "first_failure": failures[0][:200] if failures else None,
         "delta_p50_ms": percentile(latencies, 50),
@@ -249,8 +251,8 @@ def main(quick: bool = False) -> dict[str, Any]:
         f"5. Concurrency: {n} concurrent runs in one process (tool call + 20 text deltas, 5 ms apart)",
         f"{machine()}. One subprocess per framework, one subscriber per run.\n"
         "runs/s = N / wall time of all N; delta latency = model yields a text delta -> subscriber has it;\n"
-        "run latency = start -> subscriber sees the end; memory/run = (peak RSS - RSS before) / N; "
-        "ratio = row / flue-py. Ideal run latency is ~125 ms (25 pauses of 5 ms).",
+        "run latency = start -> subscriber sees the end; cpu ms/run = process CPU time (all threads) / N;\n"
+        "KiB/run = (peak RSS - RSS before) / N; ratio = row / flue-py. Ideal run latency ~125 ms (25 pauses of 5 ms).",
     )
     results: dict[str, dict[str, Any]] = {}
     for key, (label, module, _) in ROWS.items():
@@ -271,7 +273,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     for key, (label, module, _) in ROWS.items():
         r = results[key]
         if "error" in r:
-            rows.append([label, installed(module) or "-", f"error: {r['error']}"] + [""] * 8)
+            rows.append([label, installed(module) or "-", f"error: {r['error']}"] + [""] * 10)
             continue
         rows.append(
             [
@@ -284,6 +286,8 @@ def main(quick: bool = False) -> dict[str, Any]:
                 ratio(r["delta_p99_ms"], base.get("delta_p99_ms")),
                 fmt(r["run_p50_ms"], 0),
                 fmt(r["run_p99_ms"], 0),
+                fmt(r["cpu_ms_per_run"], 1),
+                ratio(r["cpu_ms_per_run"], base.get("cpu_ms_per_run")),
                 fmt(mem(r), 1),
                 str(r["failures"]),
             ]
@@ -300,12 +304,20 @@ def main(quick: bool = False) -> dict[str, Any]:
                 "p99 vs flue-py",
                 "run p50 ms",
                 "run p99 ms",
+                "cpu ms/run",
+                "cpu vs flue-py",
                 "KiB/run",
                 "failed",
             ],
             rows,
         )
     )
+    slow = [ROWS[k][0] for k, r in results.items() if r.get("run_p50_ms", 0) > 4 * IDEAL_RUN_MS]
+    if slow:
+        print(
+            f"\nSaturated: {', '.join(slow)} took over 4x the ideal {IDEAL_RUN_MS} ms per run, so the process was"
+            " CPU-bound;\nthere runs/s and cpu ms/run are throughput, and the latencies are mostly queueing."
+        )
     for key, r in results.items():
         if r.get("first_failure"):
             print(f"\n{ROWS[key][0]}: first failure: {r['first_failure']}")
