@@ -7,7 +7,9 @@ hold whatever bashkit's defaults are:
   passes, there are no processes, and there is no network unless an allow-list is given.
 - Every exec runs under `SandboxLimits` (bashkit's `Interactive` profile lifts its per-instance caps; we set
   our own). A limit hit is a result with a non-zero exit, `limit_hit` and a stderr line naming it, never an
-  exception and never a silent truncation.
+  exception and never a silent truncation. (Known gaps, kept as strict xfails in the conformance battery:
+  bashkit's `/dev/zero` and `/dev/urandom` yield at most 1 MiB / 8 KiB per read without saying so. When a
+  fatal limit ends a script, bashkit discards what it had printed; the result carries the limit message.)
 - A script never blocks the event loop: bashkit runs it off the GIL, and `sleep` is an async builtin
   that also wakes up on timeout or abort.
 - The instance is rebuilt from a snapshot every `recycle_after` execs, keeping files and shell state.
