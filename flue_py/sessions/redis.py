@@ -8,12 +8,18 @@ reads, deletes and expiry are scripts too (see `_redis_lua.py` for the key layou
 
 This is the only module that imports `redis`. Needs a standalone Redis (not Cluster): the scripts
 follow fork links to keys they compute.
+
+Durability is Redis's own: run it with `appendonly yes` (`appendfsync everysec` can lose the last second
+on a Redis crash; `always` loses nothing) and `maxmemory-policy noeviction` (an evicting policy would
+drop streams silently; the store logs a warning on first write when it sees one). Each blocked `wait()`
+holds one pooled connection while it waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 import uuid
@@ -54,6 +60,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingDependencyError("redis", "redis") from exc
 
 __all__ = ["DEFAULT_PREFIX", "RedisSessionStore"]
+
+log = logging.getLogger("flue_py.sessions.redis")
 
 DEFAULT_PREFIX = "flue:"
 _WAIT_SLICE = 2.0
@@ -120,6 +128,7 @@ class RedisSessionStore(SessionStore):
         # A blocked XREAD must return well before the client's socket timeout (redis-py 8: 5 s) fires.
         socket_timeout = self._redis.connection_pool.connection_kwargs.get("socket_timeout")
         self._wait_slice = _WAIT_SLICE if not socket_timeout else min(_WAIT_SLICE, socket_timeout / 2)
+        self._checked = False
         register = self._redis.register_script
         self._append = register(_redis_lua.APPEND)
         self._read = register(_redis_lua.READ)
@@ -130,6 +139,21 @@ class RedisSessionStore(SessionStore):
         self._update_submission = register(_redis_lua.UPDATE_SUBMISSION)
         self._acquire = register(_redis_lua.ACQUIRE_LEASE)
         self._release = register(_redis_lua.RELEASE_LEASE)
+
+    async def _check_server(self) -> None:
+        """Once per store: warn if Redis may evict keys (INFO, unlike CONFIG, works on managed Redis too)."""
+        self._checked = True
+        try:
+            policy = str((await self._redis.info("memory")).get("maxmemory_policy", "noeviction"))
+        except aioredis.RedisError:  # INFO renamed or denied: nothing to learn, nothing to block on
+            return
+        if policy.startswith("allkeys"):
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: under memory pressure it will evict session streams;"
+                " use noeviction",
+                self._redis.connection_pool.connection_kwargs.get("host", "?"),
+                policy,
+            )
 
     def _key(self, kind: str, name: str | None = None) -> str:
         """`<prefix><kind>:<name>`, the layout the Lua scripts compute too (see `_redis_lua`)."""
@@ -257,6 +281,8 @@ class RedisSessionStore(SessionStore):
         stamp_seq: bool = False,
         create: bool = False,
     ) -> AppendResult:
+        if not self._checked:
+            await self._check_server()
         batch = list(messages)
         create_ct = content_type or "application/json"
         args: list[Any] = [

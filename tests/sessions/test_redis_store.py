@@ -290,3 +290,24 @@ async def test_a_long_wait_outlasts_the_socket_timeout() -> None:
     finally:
         await store.close()
         delete_prefix(url, prefix)
+
+
+async def test_an_evicting_redis_is_reported_once(
+    two_clients: tuple[SessionStore, SessionStore], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, _ = two_clients
+    client: Any = store._redis  # type: ignore[attr-defined]
+    calls: list[str] = []
+
+    async def info(section: str) -> dict[str, str]:
+        calls.append(section)
+        return {"maxmemory_policy": "allkeys-lru"}
+
+    monkeypatch.setattr(client, "info", info)
+    with caplog.at_level("WARNING", logger="flue_py.sessions.redis"):
+        await store.append("s", [b"{}"], create=True)
+        await store.append("s", [b"{}"])
+    assert calls == ["memory"]
+    assert [
+        r.getMessage() for r in caplog.records if "allkeys-lru" in r.getMessage() and "noeviction" in r.getMessage()
+    ]
