@@ -37,6 +37,7 @@ from flue_py.exceptions import (
     StreamNotFound,
 )
 from flue_py.sessions import _redis_lua, _rules
+from flue_py.sessions._redis_batch import Batcher
 from flue_py.sessions.base import (
     AppendResult,
     ForkSpec,
@@ -131,6 +132,7 @@ class RedisSessionStore(SessionStore):
         self._checked = False
         register = self._redis.register_script
         self._append = register(_redis_lua.APPEND)
+        self._appends = Batcher(self._redis, self._append)
         self._read = register(_redis_lua.READ)
         self._live = register(_redis_lua.LIVE)
         self._touch = register(_redis_lua.TOUCH)
@@ -303,7 +305,7 @@ class RedisSessionStore(SessionStore):
             "" if producer else self._retry_token(),
             *batch,
         ]
-        reply = await self._script(self._append, path, *args)
+        reply = await self._appends.call([self._key("m", path)], [self.prefix, path, repr(time.time()), *args])
         status = _text(reply[0])
         if status == "OK":
             first, new_tail, now_closed = int(reply[1]), int(reply[2]), bool(reply[3])
@@ -523,6 +525,7 @@ class RedisSessionStore(SessionStore):
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def close(self) -> None:
+        await self._appends.close()
         await self._redis.aclose()
 
 

@@ -311,3 +311,34 @@ async def test_an_evicting_redis_is_reported_once(
     assert [
         r.getMessage() for r in caplog.records if "allkeys-lru" in r.getMessage() and "noeviction" in r.getMessage()
     ]
+
+
+async def test_concurrent_appends_share_round_trips_and_keep_their_own_outcomes(
+    two_clients: tuple[SessionStore, SessionStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = two_clients
+    await store.create_stream("ok", content_type="application/json")
+    await store.create_stream("shut", content_type="application/json", closed=True)
+    client: Any = store._redis  # type: ignore[attr-defined]
+    pipelines = 0
+    real_pipeline = client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return real_pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(client, "pipeline", counting_pipeline)
+
+    async def one(i: int) -> object:
+        path = ["ok", "shut", "missing"][i % 3]
+        return await _outcome(functools.partial(store.append, path, [json.dumps({"i": i}).encode()], stamp_seq=True))
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(90)))
+    assert pipelines > 0  # the backlog went out in batches
+    assert all(o.closed is False and len(o.offsets) == 1 for o in outcomes[0::3])  # type: ignore[attr-defined]
+    assert all(o[0] == "StreamClosed" for o in outcomes[1::3])  # type: ignore[index]
+    assert all(o[0] == "StreamNotFound" for o in outcomes[2::3])  # type: ignore[index]
+    read = await store.read("ok")
+    assert sorted(json.loads(m.data)["i"] for m in read.messages) == list(range(0, 90, 3))
+    assert [json.loads(m.data)["seq"] for m in read.messages] == list(range(1, 31))
