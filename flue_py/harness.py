@@ -44,6 +44,7 @@ from flue_py.events import (
     RunStarted,
     SteerMessage,
     SubmissionAdmitted,
+    TurnStarted,
     Usage,
     UserMessage,
     WorkflowInput,
@@ -197,15 +198,19 @@ class Harness:
     async def wait(self, admission: Admission) -> RunResult:
         """The result of the run that settled `admission` (whichever process ran it)."""
         waiter = self._waiters.get(admission.submission)
-        from_log = asyncio.ensure_future(self._settled_result(admission.session, admission.submission))
-        if waiter is None:
-            return await from_log
-        # Another process may consume the message (steering its live run): the log always knows.
-        try:
-            done, _ = await asyncio.wait({asyncio.shield(waiter), from_log}, return_when=asyncio.FIRST_COMPLETED)
-            return done.pop().result()
-        finally:
-            from_log.cancel()
+        if waiter is not None and waiter.done():
+            return waiter.result()
+        result = await self._settled_result(admission.session, admission.submission)
+        # The log says "settled" a moment before the runner updates the submission record; return once
+        # both agree, so a caller that reads the record next sees it settled.
+        for _ in range(100):
+            if waiter is not None and waiter.done():
+                return waiter.result()
+            record = await self.store.get_submission(admission.submission)
+            if record is None or record.state == "settled":
+                break
+            await asyncio.sleep(0.02)
+        return result
 
     async def stream(self, agent: Agent, message: str, **kwargs: Any) -> AsyncIterator[Event]:
         """Send a message and yield the session's events live until that run settles."""
@@ -255,8 +260,15 @@ class Harness:
         )
 
     async def _settled_result(self, session: str, submission: str) -> RunResult:
+        """Read the log until `submission` settles: by its own run, or by the run its message joined."""
+        seqs: set[int] = set()
+        runs: set[str | None] = set()
         async for event in self.log.tail(session, poll=0.25):
-            if isinstance(event, RunSettled) and event.submission == submission:
+            if isinstance(event, UserMessage | SteerMessage) and event.submission == submission:
+                seqs.add(event.seq)
+            elif isinstance(event, TurnStarted) and seqs & set(event.inputs):
+                runs.add(event.run)
+            elif isinstance(event, RunSettled) and (event.submission == submission or event.run in runs):
                 return RunResult(
                     outcome=event.outcome,
                     reply=event.reply or "",

@@ -87,3 +87,30 @@ async def test_a_submission_for_an_agent_that_no_longer_exists_settles_failed() 
     await harness.recover({}, {})
     settles = [e for e in await harness.log.read("gone/r5") if isinstance(e, RunSettled)]
     assert [(s.outcome, s.submission) for s in settles] == [("failed", "sub_5")]
+
+
+async def test_wait_resolves_a_message_that_another_harness_consumed_as_a_steer() -> None:
+    import asyncio
+
+    from flue_py import tool
+
+    @tool
+    async def pause() -> str:
+        """Takes a moment."""
+        await asyncio.sleep(0.4)
+        return "paused"
+
+    from flue_py.testing import ToolCall
+
+    store = MemorySessionStore()
+    first, second = Harness(store), Harness(store)  # two processes sharing one store
+    agent = Agent(
+        name="calc", model=ScriptedModel([ToolCall("pause"), "Both answered."]), tools=[pause], sandbox=False, skills=[]
+    )
+    a = await first.admit(agent, "start", id="x")
+    await asyncio.sleep(0.15)
+    b = await second.admit(agent, "also this", id="x")  # first's run is live: this joins it
+    one, two = await asyncio.wait_for(asyncio.gather(first.wait(a), second.wait(b)), 5)
+    assert one.run == two.run and two.reply == "Both answered."
+    await first.close()
+    await second.close()
