@@ -9,6 +9,13 @@ await harness.abort("support/alice")          # from anywhere that shares the st
 Every input is a submission record and a logged event before anything runs; each run settles
 exactly once with one `run_settled` event. Runs watch their own session, so an abort or a steering
 message appended by any process reaches them.
+
+Across processes sharing a store: a run holds the lease `run:<session>`. A message that arrives while
+any process holds it is logged as a steering message and consumed by that run at its next turn
+boundary (or by the next run, if that one ended first). After a crash, `recover()` (the server calls
+it on start-up) settles or resumes every unsettled submission; a resumed run keeps its run id, gets
+"interrupted" results for tool calls that never finished, and counts attempts against a budget
+(`max_attempts`). A dead process's lease expires after `lease_ttl` seconds (env FLUE_LEASE_TTL).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ content types and bodies) against a real server on loopback.
 from __future__ import annotations
 
 import json
+import os
 from urllib.parse import quote
 
 import httpx
@@ -18,7 +19,7 @@ from tests.server._project import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-FUZZ_EXAMPLES = 600
+FUZZ_EXAMPLES = int(os.environ.get("FLUE_FUZZ_EXAMPLES", "600"))
 fuzz_stats = {"requests": 0, "5xx": 0}
 
 
