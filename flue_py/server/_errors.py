@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["ApiError", "error_response", "handle_api_error", "handle_unexpected"]
+__all__ = ["ApiError", "error_response", "handle_api_error", "handle_store_error", "handle_unexpected"]
 
 log = logging.getLogger("flue_py.server")
 
@@ -56,3 +56,12 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     ref = f"err_{uuid.uuid4().hex[:12]}"
     log.error("unhandled error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle this request", ref=ref)
+
+
+async def handle_store_error(request: Request, exc: Exception) -> Response:
+    """A store refusal that reached a route (a session deleted or closed under it): a 409, not a 500."""
+    from flue_py.exceptions import StreamGone, StreamNotFound
+
+    if isinstance(exc, StreamNotFound | StreamGone):
+        return error_response(404, "stream_not_found", str(exc))
+    return error_response(409, "store_conflict", str(exc))

@@ -27,10 +27,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from flue_py.cli._project import Project, load_project
+from flue_py.exceptions import StoreError
 from flue_py.harness import Harness
 from flue_py.server._agents import abort_agent, get_agent, head_agent, post_agent
 from flue_py.server._auth import BearerAuth
-from flue_py.server._errors import ApiError, error_response, handle_api_error, handle_unexpected
+from flue_py.server._errors import ApiError, error_response, handle_api_error, handle_store_error, handle_unexpected
 from flue_py.server._state import ServerState
 from flue_py.server._viewer import viewer_routes
 from flue_py.server._workflows import get_workflow, post_workflow
@@ -136,7 +137,12 @@ def create_app(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={ApiError: handle_api_error, HTTPException: _http_error, Exception: handle_unexpected},
+        exception_handlers={
+            ApiError: handle_api_error,
+            StoreError: handle_store_error,
+            HTTPException: _http_error,
+            Exception: handle_unexpected,
+        },
     )
     app.state.flue = state
     return app
