@@ -119,7 +119,7 @@ class SessionRuntime:
         if self.sandbox is None:
             factory = agent.sandbox if agent is not None and callable(agent.sandbox) else None
             if factory is not None:
-                self.sandbox = factory()  # type: ignore[operator]
+                self.sandbox = factory()
             else:
                 from flue_py.sandbox.bashkit import BashSandbox
 

@@ -100,8 +100,8 @@ async def post_agent(request: Request) -> Response:
                     meta={"uid": state.uid(session, info)},
                 )
         elif isinstance(uid, str):  # continue-only
-            info = await state.stream_info(session)
-            if info is None or state.uid(session, info) != uid:
+            existing = await state.stream_info(session)
+            if existing is None or state.uid(session, existing) != uid:
                 raise ApiError(404, "agent_instance_not_found", f"no agent instance {session!r} with uid {uid!r}")
         else:
             raise ApiError(400, "invalid_request", "uid must be a string or null")
@@ -116,15 +116,15 @@ async def post_agent(request: Request) -> Response:
                 "this idempotencyKey was used for a different message",
                 meta={"submissionId": admission.submission},
             )
-    info = await state.stream_info(session)
-    assert info is not None  # admit logged into it
+    current = await state.stream_info(session)
+    assert current is not None  # admit logged into it
     url = _conversation_url(request, session)
     offset = "-1" if admission.deduplicated or admission.offset == ZERO_OFFSET else admission.offset
     receipt: dict[str, Any] = {
         "streamUrl": url,
         "offset": offset,
         "submissionId": admission.submission,
-        "uid": state.uid(session, info),
+        "uid": state.uid(session, current),
         "logUrl": _log_url(request, session),
     }
     if admission.deduplicated:

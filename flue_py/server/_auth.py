@@ -26,10 +26,10 @@ class BearerAuth:
             if name == b"authorization":
                 scheme, _, credentials = value.partition(b" ")
                 if scheme.lower() == b"bearer":
-                    return credentials.strip()
+                    return bytes(credentials).strip()
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if "access_token" in query:
-            return query["access_token"][0].encode()
+            return str(query["access_token"][0]).encode()
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

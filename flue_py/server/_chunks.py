@@ -180,16 +180,16 @@ class Snapshot:
                 message["submissionId"] = chunk["submissionId"]
             self._by_id[message["id"]] = message
             self.messages.append(message)
-        elif kind == "message-delta" and (message := self._by_id.get(chunk["messageId"])) is not None:
-            parts = message["parts"]
+        elif kind == "message-delta" and (streaming := self._by_id.get(chunk["messageId"])) is not None:
+            parts = streaming["parts"]
             last = parts[-1] if parts else None
             if last is not None and last["type"] == chunk["kind"] and last["state"] == "streaming":
                 last["text"] += chunk["delta"]
             else:
                 self._close_streaming(parts)
                 parts.append({"type": chunk["kind"], "text": chunk["delta"], "state": "streaming"})
-        elif kind == "tool-input" and (message := self._by_id.get(chunk["messageId"])) is not None:
-            parts = message["parts"]
+        elif kind == "tool-input" and (caller := self._by_id.get(chunk["messageId"])) is not None:
+            parts = caller["parts"]
             if not any(p.get("toolCallId") == chunk["toolCallId"] for p in parts):
                 self._close_streaming(parts)
                 parts.append(
@@ -203,12 +203,12 @@ class Snapshot:
                 )
         elif kind in ("tool-output", "tool-output-error"):
             self._tool_result(chunk)
-        elif kind == "message-completed" and (message := self._by_id.get(chunk["messageId"])) is not None:
-            for part in message["parts"]:
+        elif kind == "message-completed" and (completed := self._by_id.get(chunk["messageId"])) is not None:
+            for part in completed["parts"]:
                 if part["type"] in ("text", "reasoning"):
                     part["state"] = "done"
         elif kind == "submission-settled":
-            settlement = {
+            settlement: dict[str, Any] = {
                 k: chunk[k] for k in ("submissionId", "outcome", "error", "answeredBySubmissionId") if k in chunk
             }
             self.settlements = [s for s in self.settlements if s["submissionId"] != chunk["submissionId"]]
