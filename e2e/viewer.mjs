@@ -45,9 +45,16 @@ try {
   await page.click('#send');
   await page.waitForFunction(() => document.querySelectorAll('.msg-assistant').length === 2 &&
     (document.querySelectorAll('.msg-assistant .text')[1]?.textContent || '').length > 30);
+  // Send while the run is live: the message steers it (logged as a steering message, shown at once).
+  await page.fill('#message', 'also this');
+  await page.click('#send');
+  await page.waitForSelector('.msg-user.steer');
+  out.steerShown = await page.textContent('.msg-user.steer');
   await page.click('#stop');
   await page.waitForSelector('.settled[data-outcome="aborted"]', { timeout: 10000 });
   out.aborted = true;
+  // The steering message was queued behind the stopped turn: Stop ends queued work too, so it settles aborted.
+  await page.waitForFunction(() => document.querySelectorAll('.settled[data-outcome="aborted"]').length === 2);
   out.settledCount = await page.locator('.settled').count();
 
   // 4. The index lists agents, workflows and this session.

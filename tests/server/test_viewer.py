@@ -23,7 +23,8 @@ def test_viewer_renders_live_resumes_after_a_drop_and_stops(server: ServerProces
     resumed = [o for o in out["connects"] if o != "-1"]
     assert resumed, out["connects"]
     assert out["userMessages"] == 1
-    assert out["aborted"] is True and out["settledCount"] == 2
+    assert out["steerShown"] == "also this"  # Send during a live run steers it
+    assert out["aborted"] is True and out["settledCount"] == 3  # completed; aborted run; aborted queued steer
     assert out["index"]["agents"] == ["chat"] and out["index"]["workflows"] == ["checkout"]
     assert "chat/viewer-1" in out["index"]["sessions"]
 
