@@ -81,7 +81,7 @@ async def get(ctx: StreamsContext, request: Request, path: str) -> Response:
         return _timeout_response(result, cursor)
     if await ctx.store.wait(path, result.next_offset, ctx.long_poll_timeout):
         after = result.next_offset
-        fresh = await ctx.store.read(path, after, limit=ctx.read_limit)
+        fresh = await ctx.live_read(path, after)
         if fresh.messages:
             return _data_response(fresh, start=after, cache_control=proto.NO_STORE, cursor=cursor, request=request)
         return _timeout_response(fresh, cursor)

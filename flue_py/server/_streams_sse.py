@@ -78,7 +78,7 @@ async def _events(ctx: StreamsContext, path: str, first: ReadResult, cursor: str
                 result = ReadResult(messages=[], next_offset=after, up_to_date=True, closed=False, info=info)
                 continue
         try:
-            result = await ctx.store.read(path, after, limit=ctx.read_limit)
+            result = await ctx.live_read(path, after)
         except StoreError:
             return
 

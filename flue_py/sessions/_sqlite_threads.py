@@ -13,7 +13,8 @@ import asyncio
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +22,9 @@ from typing import Any, TypeVar
 from flue_py.sessions import _sqlite_ops
 
 T = TypeVar("T")
+State = tuple[int, bool]
+"""A stream's (tail index, closed) as waiters compare it."""
+KNOWN_LIMIT = 4096
 
 MAX_BATCH = 512
 """Jobs per transaction, so one huge burst cannot hold the write lock for long."""
@@ -51,9 +55,13 @@ def _post(job: _Job, result: Any, error: BaseException | None) -> None:
 
 
 class Writer:
-    """The single writing connection, fed by a queue; `on_commit(paths)` runs after each commit."""
+    """The single writing connection, fed by a queue.
 
-    def __init__(self, db_path: str, on_commit: Callable[[set[str]], None]) -> None:
+    After each commit `on_commit({path: (tail, closed) or None})` gets the new state of every path the
+    transaction touched, read on the writer's own connection, so waiters need no read of their own.
+    """
+
+    def __init__(self, db_path: str, on_commit: Callable[[dict[str, State | None]], None]) -> None:
         self._db_path = db_path
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -139,7 +147,12 @@ class Writer:
             return
         for job, result, error in outcomes:
             _post(job, result, error)
-        self._on_commit({job.path for job in batch if job.path is not None})
+        paths = {job.path for job in batch if job.path is not None}
+        try:
+            states = {path: _sqlite_ops.tail_state(conn, path) for path in paths}
+        except sqlite3.Error:
+            return  # waiters still have the file watcher
+        self._on_commit(states)
 
 
 class Readers:
@@ -188,6 +201,28 @@ class Doorbell:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, list[_Waiter]] = {}
+        self._known: OrderedDict[str, State] = OrderedDict()
+        """Latest state per path as committed here or seen by the watcher (bounded, most recent last).
+
+        Never ahead of the file; behind it only for other processes' appends, which the watcher
+        notices within one poll (it compares what waiters saw with the file and rings)."""
+
+    def known(self, path: str) -> State | None:
+        with self._lock:
+            return self._known.get(path)
+
+    def remember(self, path: str, state: State | None) -> None:
+        with self._lock:
+            self._remember(path, state)
+
+    def _remember(self, path: str, state: State | None) -> None:
+        if state is None:
+            self._known.pop(path, None)
+            return
+        self._known[path] = state
+        self._known.move_to_end(path)
+        while len(self._known) > KNOWN_LIMIT:
+            self._known.popitem(last=False)
 
     def register(self, path: str) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
@@ -224,9 +259,12 @@ class Doorbell:
                 if any(w.seen is not None and w.seen != states.get(path) for w in waiters)
             ]
 
-    def ring(self, paths: Iterable[str]) -> None:
+    def ring(self, states: dict[str, State | None]) -> None:
+        """Record the new states and wake everyone waiting on those paths."""
         with self._lock:
-            woken = [w for path in paths for w in self._waiters.pop(path, [])]
+            for path, state in states.items():
+                self._remember(path, state)
+            woken = [w for path in states for w in self._waiters.pop(path, [])]
         for waiter in woken:
             try:
                 waiter.loop.call_soon_threadsafe(_settle, waiter.future, None, None)

@@ -140,10 +140,15 @@ class SQLiteSessionStore(SessionStore):
         deadline = loop.time() + timeout
         start: int | None = None
         while True:
-            # Register before reading, so a commit between the read and the sleep still rings.
+            # Register before looking, so a commit between the look and the sleep still rings.
             doorbell = self._doorbell.register(path)
             try:
-                state = await self._readers.run(lambda conn: _sqlite_ops.tail_state(conn, path))
+                # What this process committed (or the watcher saw) is known without a read; only an
+                # unknown path, or resolving "now", needs the file.
+                state = None if start is None and after == "now" else self._doorbell.known(path)
+                if state is None:
+                    state = await self._readers.run(lambda conn: _sqlite_ops.tail_state(conn, path))
+                    self._doorbell.remember(path, state)
                 if state is None:
                     if start is None:
                         raise StreamNotFound(f"no stream at {path!r}", path=path)
@@ -182,7 +187,7 @@ class SQLiteSessionStore(SessionStore):
                 return
             stale = self._doorbell.stale_paths(dict(states))
             if stale:
-                self._doorbell.ring(stale)
+                self._doorbell.ring({path: states.get(path) for path in stale})
 
     async def head(self, path: str) -> StreamInfo | None:
         """Metadata, or None when missing or expired; raises StreamGone for a soft-deleted fork source."""
