@@ -20,9 +20,12 @@ _Call = tuple[list[Any], list[Any], "asyncio.Future[Any]"]
 class Batcher:
     """Run `script(keys, args)` calls, at most `in_flight` round trips at a time, batching the backlog."""
 
-    def __init__(self, client: Any, script: Any, *, in_flight: int = 4, max_batch: int = 256) -> None:
+    def __init__(
+        self, client: Any, script: Any, *, noscript: type[Exception], in_flight: int = 4, max_batch: int = 256
+    ) -> None:
         self._client = client
         self._script = script
+        self._noscript = noscript
         self._slots = in_flight
         self._max_batch = max_batch
         self._queue: deque[_Call] = deque()
@@ -70,10 +73,20 @@ class Batcher:
                 keys, args, _ = batch[0]
                 results = [await self._script(keys=keys, args=args)]
             else:
+                # Plain EVALSHA, not the Script helper: in a pipeline that helper first asks SCRIPT EXISTS,
+                # a second round trip per batch. A script Redis lost (restart, SCRIPT FLUSH) answers NOSCRIPT
+                # without running; those calls go again one by one, and the helper loads the script.
                 async with self._client.pipeline(transaction=False) as pipe:
                     for keys, args, _ in batch:
-                        await self._script(keys=keys, args=args, client=pipe)
+                        pipe.evalsha(self._script.sha, len(keys), *keys, *args)
                     results = await pipe.execute(raise_on_error=False)
+                for i, result in enumerate(results):
+                    if isinstance(result, self._noscript):
+                        keys, args, _ = batch[i]
+                        try:
+                            results[i] = await self._script(keys=keys, args=args)
+                        except Exception as exc:  # noqa: BLE001 - handed to that call's caller below
+                            results[i] = exc
         except Exception as exc:  # noqa: BLE001 - the whole round trip failed: every caller gets the error
             for _, _, future in batch:
                 if not future.done():

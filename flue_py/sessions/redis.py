@@ -55,8 +55,8 @@ from flue_py.sessions.base import (
 
 try:
     import redis.asyncio as aioredis
+    from redis.exceptions import NoScriptError, WatchError
     from redis.exceptions import TimeoutError as RedisTimeoutError
-    from redis.exceptions import WatchError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("redis", "redis") from exc
 
@@ -132,7 +132,7 @@ class RedisSessionStore(SessionStore):
         self._checked = False
         register = self._redis.register_script
         self._append = register(_redis_lua.APPEND)
-        self._appends = Batcher(self._redis, self._append)
+        self._appends = Batcher(self._redis, self._append, noscript=NoScriptError)
         self._read = register(_redis_lua.READ)
         self._live = register(_redis_lua.LIVE)
         self._touch = register(_redis_lua.TOUCH)

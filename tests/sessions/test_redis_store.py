@@ -342,3 +342,21 @@ async def test_concurrent_appends_share_round_trips_and_keep_their_own_outcomes(
     read = await store.read("ok")
     assert sorted(json.loads(m.data)["i"] for m in read.messages) == list(range(0, 90, 3))
     assert [json.loads(m.data)["seq"] for m in read.messages] == list(range(1, 31))
+
+
+async def test_batched_appends_survive_a_script_flush(two_clients: tuple[SessionStore, SessionStore]) -> None:
+    """After SCRIPT FLUSH (or a Redis restart) a batch answers NOSCRIPT: those appends go again, once."""
+    store, _ = two_clients
+    client: Any = store._redis  # type: ignore[attr-defined]
+    batcher: Any = store._appends  # type: ignore[attr-defined]
+    await store.create_stream("s", content_type="application/json")
+    await client.script_flush()
+    batcher._busy = batcher._slots  # every slot taken: the appends below queue up as one backlog
+    calls = [asyncio.ensure_future(store.append("s", [b"{}"], stamp_seq=True)) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    assert len(batcher._queue) == 20
+    batcher._busy = 0
+    batcher._spawn_if_needed()
+    await asyncio.gather(*calls)
+    read = await store.read("s")
+    assert [json.loads(m.data)["seq"] for m in read.messages] == list(range(1, 21))
