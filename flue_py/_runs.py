@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,9 @@ class RunSettings:
     """Seconds a dead process keeps a session locked before another may recover its run."""
     max_attempts: int = 3
     """How many times one submission may start (the first run plus recoveries) before it settles failed."""
+    detaching: Callable[[], bool] | None = None
+    """True while the process is going down for a restart: a cancelled run then stays open (unsettled)
+    and gives its lease back, so the next process resumes it at once instead of it settling `aborted`."""
 
 
 def _new_id(prefix: str) -> str:
@@ -286,6 +289,9 @@ class AgentRun:
         try:
             outcome, consumed = await self._loop(model, writer, control, events, pending, submissions)
         except asyncio.CancelledError:
+            if self.settings.detaching is not None and self.settings.detaching():
+                await asyncio.shield(writer.close())  # keep every delta already produced; leave the run open
+                raise
             outcome, consumed = LoopOutcome("aborted", error="cancelled"), []
             await asyncio.shield(self._settle(writer, owner, outcome, consumed_before + consumed, submissions))
             raise

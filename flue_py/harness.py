@@ -138,6 +138,7 @@ class Harness:
         self.lease_ttl = lease_ttl if lease_ttl is not None else float(os.environ.get("FLUE_LEASE_TTL", LEASE_TTL))
         self.max_attempts = max_attempts
         self._workflow_tasks: dict[str, asyncio.Task[WorkflowResult]] = {}
+        self._detaching = False
         self._runtimes: dict[str, SessionRuntime] = {}
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[str, asyncio.Future[RunResult]] = {}
@@ -263,7 +264,11 @@ class Harness:
 
     def _settings(self, model: str | Model | None) -> RunSettings:
         return RunSettings(
-            model=model or self.model, owner=self.owner, lease_ttl=self.lease_ttl, max_attempts=self.max_attempts
+            model=model or self.model,
+            owner=self.owner,
+            lease_ttl=self.lease_ttl,
+            max_attempts=self.max_attempts,
+            detaching=lambda: self._detaching,
         )
 
     async def _settled_result(self, session: str, submission: str) -> RunResult:
@@ -412,7 +417,11 @@ class Harness:
             watcher = asyncio.create_task(runner.watch_abort())
             try:
                 body = asyncio.ensure_future(workflow(ctx, parsed))
-                done, _ = await asyncio.wait({body, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    done, _ = await asyncio.wait({body, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    body.cancel()  # shutting down: the run stays open (unsettled) for the next start
+                    raise
                 if body not in done:
                     body.cancel()
                     await asyncio.gather(body, return_exceptions=True)
@@ -462,11 +471,14 @@ class Harness:
         """Make sure a driver runs `session` (pending inputs, or a run a dead process left open)."""
         self._ensure_driver(agent, session, None)
 
-    async def shutdown(self) -> None:
-        """Stop now (a server going down): cancel live runs, which settle `aborted`, and close sandboxes.
+    async def shutdown(self, *, settle: bool = False) -> None:
+        """Stop now (a server going down), without waiting for runs to finish.
 
-        Unlike `close`, this does not wait for runs to finish. Only a crash leaves runs open for recovery.
+        By default live runs are left open in the log and their leases given back, exactly as if the
+        process had restarted: the next start (or another worker) resumes them, and they still settle
+        exactly once. With `settle=True` they are cancelled and settle `aborted` here instead.
         """
+        self._detaching = not settle
         tasks = [*self._drivers.values(), *self._workflow_tasks.values()]
         for task in tasks:
             task.cancel()

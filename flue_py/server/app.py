@@ -108,7 +108,8 @@ def create_app(
         try:
             yield
         finally:
-            # A graceful stop cancels live runs, which settle `aborted`; a crash leaves them for recovery.
+            # Live runs stay open and give their leases back: the next start (a reload, a rolling restart,
+            # another worker) resumes them, so they still settle exactly once.
             await harness.shutdown()
             if owns_store:
                 await the_store.close()

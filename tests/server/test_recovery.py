@@ -71,3 +71,24 @@ def test_sigkill_during_streaming(tmp_path: Path) -> None:
     # The interrupted partial answer stays in the log; the recovered attempt answers in a new message.
     started = [c["messageId"] for c in everything if c["type"] == "message-started"]
     assert len(started) == 2 and started[1].endswith("_a2")
+
+
+def test_a_graceful_restart_hands_live_runs_to_the_next_start(tmp_path: Path) -> None:
+    """SIGTERM (a deploy, a `flue dev` reload): the run is left open with its lease released, and resumes."""
+    root = write_project(tmp_path / "proj")
+    server = ServerProcess(root, env={"E2E_DELAY": "0.02"}).start()
+    session = "chat/restart"
+    with httpx.Client(timeout=30) as client:
+        try:
+            admission = send(client, server.url, session, "long 200")
+            _, offset = follow(client, server.url, session, admission["offset"], lambda c: c["type"] == "message-delta")
+            server.stop()  # graceful
+            server.start()
+            after, _ = follow(client, server.url, session, offset, settled(admission["submissionId"]), timeout=30)
+            events = raw_events(client, server.url, session)
+        finally:
+            server.stop()
+    _check_log(events)
+    assert after[-1]["outcome"] == "completed"
+    assert [e["attempt"] for e in events if e["kind"] == "run_started"] == [1, 2]
+    assert events[-1]["reply"] == " ".join(f"w{i}" for i in range(200))
