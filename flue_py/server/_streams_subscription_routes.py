@@ -56,6 +56,8 @@ def _guard(endpoint: Endpoint) -> Endpoint:
 
 
 def subscription_routes(subs: Subscriptions) -> list[BaseRoute]:
+    """Routes relative to `{root}/__ds` (mounted there: one prefix test per ordinary stream request)."""
+
     async def jwks(request: Request) -> Response:
         return _json(subs.signer.jwks(), content_type="application/jwk-set+json")
 
@@ -96,10 +98,14 @@ def subscription_routes(subs: Subscriptions) -> list[BaseRoute]:
         await subs.release(request.path_params["sub_id"], _bearer(request), await _body(request))
         return _no_content()
 
-    base = "/__ds/subscriptions/{sub_id}"
+    async def not_found(request: Request) -> Response:
+        head = request.method == "HEAD"
+        return error_response(404, "not_found", f"no reserved API at {request.url.path!r}", head=head)
+
+    base = "/subscriptions/{sub_id}"
     post = ["POST", "OPTIONS"]
     return [
-        Route("/__ds/jwks.json", _guard(jwks), methods=["GET", "OPTIONS"]),
+        Route("/jwks.json", _guard(jwks), methods=["GET", "OPTIONS"]),
         Route(base, _guard(subscription), methods=["GET", "PUT", "DELETE", "OPTIONS"]),
         Route(base + "/streams", _guard(add_streams), methods=post),
         Route(base + "/streams/{stream:path}", _guard(remove_stream), methods=["DELETE", "OPTIONS"]),
@@ -107,4 +113,5 @@ def subscription_routes(subs: Subscriptions) -> list[BaseRoute]:
         Route(base + "/ack", _guard(ack), methods=post),
         Route(base + "/claim", _guard(claim), methods=post),
         Route(base + "/release", _guard(release), methods=post),
+        Route("/{rest:path}", not_found, methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]),
     ]
