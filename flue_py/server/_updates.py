@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from flue_py.exceptions import StoreError
 from flue_py.server._errors import ApiError
 from flue_py.server._state import ServerState
 from flue_py.sessions.base import ZERO_OFFSET, StreamInfo, format_offset, parse_offset, session_path
@@ -113,6 +114,16 @@ def _data(chunks: list[Any]) -> bytes:
 
 
 async def _sse(
+    state: ServerState, request: Request, session: str, info: StreamInfo, after: int | None
+) -> AsyncIterator[bytes]:
+    try:
+        async for frame in _frames(state, request, session, info, after):
+            yield frame
+    except StoreError:
+        return  # the session was deleted while we watched: end the stream (a reconnect gets the 404)
+
+
+async def _frames(
     state: ServerState, request: Request, session: str, info: StreamInfo, after: int | None
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
