@@ -5,6 +5,7 @@ slow tool), aborts it mid-flight and times abort → settled as a client sees it
 
     .venv/bin/python bench/abort.py --runs 40 --mode stream
     .venv/bin/python bench/abort.py --runs 40 --mode tool
+    .venv/bin/python bench/abort.py --runs 40 --mode stream --cross   # abort sent to a second process
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(runs: int, mode: str) -> list[float]:
+def measure(runs: int, mode: str, cross: bool) -> list[float]:
     root = write_project(Path(tempfile.mkdtemp()) / "bench")
     server = ServerProcess(root, env={"E2E_TOOL_SECONDS": "30"}).start()
+    # --cross: the abort goes to another process on the same SQLite file; the run's watcher must see it.
+    other = ServerProcess(root, env={"E2E_TOOL_SECONDS": "30"}).start() if cross else server
     latencies: list[float] = []
     try:
         with httpx.Client(timeout=30) as client:
@@ -46,12 +49,13 @@ def measure(runs: int, mode: str) -> list[float]:
                 _, offset = follow(client, server.url, session, admission["offset"], started)
                 time.sleep(0.05)  # well inside the stream / the tool
                 t0 = time.perf_counter()
-                assert client.post(f"{server.url}/agents/{session}/abort").json() == {"aborted": True}
+                assert client.post(f"{other.url}/agents/{session}/abort").json() == {"aborted": True}
                 chunks, _ = follow(client, server.url, session, offset, settled(admission["submissionId"]))
                 latencies.append((time.perf_counter() - t0) * 1000)
                 assert chunks[-1]["outcome"] == "aborted"
     finally:
         server.stop()
+        other.stop()
     return latencies
 
 
@@ -59,10 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--mode", choices=["stream", "tool"], default="stream")
+    parser.add_argument("--cross", action="store_true", help="send the abort to a second server process")
     args = parser.parse_args()
-    latencies = measure(args.runs, args.mode)
+    latencies = measure(args.runs, args.mode, args.cross)
+    where = "other process" if args.cross else "same process"
     print(
-        f"abort -> settled ({args.mode}, {len(latencies)} runs, SQLite, loopback HTTP): "
+        f"abort -> settled ({args.mode}, abort via {where}, {len(latencies)} runs, SQLite, loopback HTTP): "
         f"p50 {statistics.median(latencies):.1f} ms  p99 {percentile(latencies, 0.99):.1f} ms  "
         f"max {max(latencies):.1f} ms"
     )
