@@ -25,7 +25,8 @@ FlueError
 │   ├── ContentTypeMismatch
 │   ├── SequenceConflict       Stream-Seq regression
 │   ├── ProducerFenced         stale producer epoch
-│   └── ProducerSequenceGap    producer sequence skipped ahead
+│   ├── ProducerSequenceGap    producer sequence skipped ahead
+│   └── StoreUnavailable       the backend (e.g. the Redis server) cannot be reached; retry later
 └── SandboxError               the sandbox backend failed (limits are results, not errors)
 ```
 
@@ -59,6 +60,7 @@ __all__ = [
     "SequenceConflict",
     "SkillLoadError",
     "StoreError",
+    "StoreUnavailable",
     "StreamClosed",
     "StreamExists",
     "StreamGone",
@@ -187,6 +189,10 @@ class ProducerFenced(StoreError):
 
 class ProducerSequenceGap(StoreError):
     """A producer skipped sequence numbers."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's backend cannot be reached right now (HTTP 503); nothing was written."""
 
 
 class SandboxError(FlueError):
