@@ -192,7 +192,7 @@ class ProducerSequenceGap(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The store's backend cannot be reached right now (HTTP 503); nothing was written."""
+    """The store's backend cannot be reached right now (HTTP 503); retry, idempotently when writing."""
 
 
 class SandboxError(FlueError):
