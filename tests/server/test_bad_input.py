@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
@@ -132,6 +133,13 @@ _content_types = st.sampled_from(
 
 
 _clients: list[httpx.Client] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_client() -> Iterator[None]:
+    yield
+    while _clients:
+        _clients.pop().close()
 
 
 def _client() -> httpx.Client:
