@@ -28,6 +28,7 @@ def _crash_and_resume(tmp_path: Path, text: str, started: str) -> tuple[list[dic
             if started == "message-delta":  # let a few more deltas land, so the crash cuts a stream in half
                 more, offset = follow(client, server.url, session, offset, lambda c: c["type"] == "message-delta")
                 before += more
+            logged = raw_events(client, server.url, session)
             server.kill()  # SIGKILL: no cleanup, the run is left open in the log
             server.start()
             after, _ = follow(client, server.url, session, offset, settled(admission["submissionId"]), timeout=30)
@@ -35,6 +36,7 @@ def _crash_and_resume(tmp_path: Path, text: str, started: str) -> tuple[list[dic
             events = raw_events(client, server.url, session)
         finally:
             server.stop()
+    assert events[: len(logged)] == logged  # nothing logged before the crash was lost or rewritten
     return before + after, everything, events, admission
 
 
