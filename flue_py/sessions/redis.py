@@ -18,6 +18,7 @@ holds one pooled connection while it waits.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from flue_py.exceptions import (
     InvalidOffset,
     MissingDependencyError,
     StoreError,
+    StoreUnavailable,
     StreamGone,
     StreamNotFound,
 )
@@ -55,6 +57,7 @@ from flue_py.sessions.base import (
 
 try:
     import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import NoScriptError, WatchError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -549,3 +552,23 @@ def _decode_submission(raw: Any) -> Submission:
         attempts=int(m["attempts"]),
         created_at=float(m["created"]),
     )
+
+
+def _unreachable_as_store_error(method: Any) -> Any:
+    """Translate "cannot talk to Redis" into StoreUnavailable at this edge, like every other store refusal."""
+
+    @functools.wraps(method)
+    async def translated(self: RedisSessionStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise StoreUnavailable(f"Redis is unreachable ({exc})", url=self.url) from exc
+
+    return translated
+
+
+for _name in (
+    "create_stream", "append", "read", "wait", "head", "touch", "delete", "list_streams", "put_submission",
+    "get_submission", "update_submission", "unsettled_submissions", "acquire_lease", "release_lease", "get_lease",
+):  # fmt: skip
+    setattr(RedisSessionStore, _name, _unreachable_as_store_error(getattr(RedisSessionStore, _name)))

@@ -360,3 +360,23 @@ async def test_batched_appends_survive_a_script_flush(two_clients: tuple[Session
     await asyncio.gather(*calls)
     read = await store.read("s")
     assert [json.loads(m.data)["seq"] for m in read.messages] == list(range(1, 21))
+
+
+async def test_an_unreachable_server_is_store_unavailable():
+    """A dead Redis is a typed StoreUnavailable (the server answers 503), never a raw redis error."""
+    import socket
+
+    from flue_py.exceptions import StoreUnavailable
+    from flue_py.sessions.redis import RedisSessionStore
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = RedisSessionStore(f"redis://127.0.0.1:{port}/0")
+    try:
+        with pytest.raises(StoreUnavailable, match="Redis is unreachable"):
+            await store.head("sessions/x")
+        with pytest.raises(StoreUnavailable):
+            await store.append("sessions/x", [b"{}"], create=True)
+    finally:
+        await store.close()
