@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from tests.server._client import follow, send, settled
+from tests.server._client import follow, outcome, send, settled
 from tests.server._project import ServerProcess, write_project
 
 
@@ -52,7 +52,7 @@ def measure(runs: int, mode: str, cross: bool) -> list[float]:
                 assert client.post(f"{other.url}/agents/{session}/abort").json() == {"aborted": True}
                 chunks, _ = follow(client, server.url, session, offset, settled(admission["submissionId"]))
                 latencies.append((time.perf_counter() - t0) * 1000)
-                assert chunks[-1]["outcome"] == "aborted"
+                assert outcome(chunks, admission["submissionId"]) == "aborted"
     finally:
         server.stop()
         other.stop()

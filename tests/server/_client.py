@@ -19,7 +19,10 @@ def send(client: httpx.Client, base: str, session: str, text: str, **extra: Any)
 def follow(
     client: httpx.Client, base: str, session: str, offset: str, until: Any, timeout: float = 20.0
 ) -> tuple[list[dict[str, Any]], str]:
-    """Long-poll the updates view from `offset` until `until(chunk)` is true; returns (chunks, next offset)."""
+    """Long-poll the updates view from `offset` until a page has a chunk for which `until` is true.
+
+    Returns (every chunk read, the offset after the last page).
+    """
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     live = False
@@ -30,17 +33,23 @@ def follow(
         offset = r.headers["stream-next-offset"]
         live = "stream-up-to-date" in r.headers
         if r.status_code == 200:
-            for chunk in r.json():
-                if chunk["type"] == "stream-checkpoint":
-                    continue
-                seen.append(chunk)
-                if until(chunk):
-                    return seen, offset
+            # Keep the whole page: `offset` is past all of it, so a caller resuming there must have it all.
+            page = [c for c in r.json() if c["type"] != "stream-checkpoint"]
+            seen += page
+            if any(until(c) for c in page):
+                return seen, offset
     raise AssertionError(f"condition not met in {timeout}s; saw {[c['type'] for c in seen][-20:]}")
 
 
 def settled(submission: str) -> Any:
     return lambda c: c["type"] == "submission-settled" and c["submissionId"] == submission
+
+
+def outcome(chunks: list[dict[str, Any]], submission: str) -> str:
+    """The outcome of `submission` among `chunks` (its `submission-settled` chunk)."""
+    found = [c["outcome"] for c in chunks if settled(submission)(c)]
+    assert len(found) == 1, f"expected one settlement of {submission}, got {found}"
+    return str(found[0])
 
 
 def raw_events(client: httpx.Client, base: str, session: str) -> list[dict[str, Any]]:

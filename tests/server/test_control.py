@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server._client import follow, raw_events, send, settled
+from tests.server._client import follow, outcome, raw_events, send, settled
 from tests.server._project import SHARED_ENV, ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_abort_settles_promptly_and_exactly_once(two_servers, text: str, started
         assert client.post(f"{b.url}/agents/{session}/abort").json() == {"aborted": True}
         chunks, _ = follow(client, a.url, session, offset, settled(admission["submissionId"]))
         assert time.monotonic() - t0 < 2.0
-        assert chunks[-1]["outcome"] == "aborted"
+        assert outcome(chunks, admission["submissionId"]) == "aborted"
         events = raw_events(client, b.url, session)
     assert sum(e["kind"] == "run_settled" for e in events) == 1
     if started == "tool-input":

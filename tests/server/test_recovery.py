@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server._client import follow, raw_events, send, settled
+from tests.server._client import follow, outcome, raw_events, send, settled
 from tests.server._project import ServerProcess, write_project
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def test_sigkill_during_a_tool_call(tmp_path: Path) -> None:
     assert [s["attempt"] for s in starts] == [1, 2]
     assert events[-1]["kind"] == "run_settled" and events[-1]["outcome"] == "completed"
     assert events[-1]["reply"].startswith("Done: Interrupted")
-    assert everything[-1]["submissionId"] == admission["submissionId"]
+    assert outcome(everything, admission["submissionId"]) == "completed"
 
 
 def test_sigkill_during_streaming(tmp_path: Path) -> None:
@@ -91,6 +91,6 @@ def test_a_graceful_restart_hands_live_runs_to_the_next_start(tmp_path: Path) ->
         finally:
             server.stop()
     _check_log(events)
-    assert after[-1]["outcome"] == "completed"
+    assert outcome(after, admission["submissionId"]) == "completed"
     assert [e["attempt"] for e in events if e["kind"] == "run_started"] == [1, 2]
     assert events[-1]["reply"] == " ".join(f"w{i}" for i in range(200))
