@@ -221,10 +221,10 @@ class MemorySessionStore(SessionStore):
             if waiter in waiters:
                 waiters.remove(waiter)
         try:
-            stream = self._live(path)
+            now = self._live(path)
         except StreamGone:
             return False
-        return stream is not None and (start < len(stream.messages) or stream.info.closed)
+        return now is not None and (start < len(now.messages) or now.info.closed)
 
     def _wake(self, path: str) -> None:
         for waiter in self._waiters.pop(path, []):

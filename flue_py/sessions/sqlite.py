@@ -9,6 +9,7 @@ notice appends made by other processes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -181,8 +182,9 @@ class SQLiteSessionStore(SessionStore):
             paths = self._doorbell.watched()
             if not paths:
                 return
+            poll = functools.partial(_sqlite_ops.tail_states, paths=paths)
             try:
-                states = await self._readers.run(lambda conn, paths=paths: _sqlite_ops.tail_states(conn, paths))
+                states = await self._readers.run(poll)
             except RuntimeError:  # the store closed under us
                 return
             stale = self._doorbell.stale_paths(dict(states))
