@@ -53,12 +53,18 @@ def settled_outcome(events: list[Event], submission: str) -> str | None:
     return None
 
 
-async def recover(harness: Harness, agents: dict[str, Agent], workflows: dict[str, Workflow]) -> list[str]:
+async def recover(
+    harness: Harness, agents: dict[str, Agent], workflows: dict[str, Workflow], *, skip_live: bool = False
+) -> list[str]:
+    """See every unsettled submission through. `skip_live` (the periodic sweep) leaves alone sessions
+    that a run holds, here or in another process, so only work whose owner died is taken over."""
     by_session: dict[str, list[Submission]] = {}
     for submission in await harness.store.unsettled_submissions():
         by_session.setdefault(submission.session, []).append(submission)
     touched: list[str] = []
     for session, submissions in by_session.items():
+        if skip_live and await harness.is_live(session, [s.id for s in submissions]):
+            continue
         events = await harness.log.read(session)
         for submission in submissions:
             outcome = settled_outcome(events, submission.id)

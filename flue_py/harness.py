@@ -195,10 +195,12 @@ class Harness:
         admission = await self.admit(agent, message, id=id, model=model, idempotency_key=idempotency_key)
         return await self.wait(admission)
 
-    async def is_live(self, session: str) -> bool:
+    async def is_live(self, session: str, submissions: list[str] | None = None) -> bool:
         """Whether a run of `session` is going on, in this process or in another one that shares the store."""
         task = self._drivers.get(session)
         if task is not None and not task.done():
+            return True
+        if any((t := self._workflow_tasks.get(s)) is not None and not t.done() for s in submissions or ()):
             return True
         lease = await self.store.get_lease(f"run:{session}")
         return lease is not None and lease.expires_at > time.time()
@@ -461,11 +463,29 @@ class Harness:
 
     # -- recovery --------------------------------------------------------------------------------
 
-    async def recover(self, agents: dict[str, Agent], workflows: dict[str, Workflow]) -> list[str]:
+    async def recover(
+        self, agents: dict[str, Agent], workflows: dict[str, Workflow], *, skip_live: bool = False
+    ) -> list[str]:
         """Pick up every unsettled submission in the store (after a crash); returns the sessions touched."""
         from flue_py._recovery import recover
 
-        return await recover(self, agents, workflows)
+        return await recover(self, agents, workflows, skip_live=skip_live)
+
+    async def sweep(self, agents: dict[str, Agent], workflows: dict[str, Workflow], *, every: float) -> None:
+        """Forever: take over the sessions of processes that died (their lease lapsed) while this one runs.
+
+        Startup recovery only sees what was unsettled when it started; a peer that crashes later leaves
+        work that only a sweep finds.
+        """
+        while True:
+            await asyncio.sleep(every)
+            try:
+                taken = await self.recover(agents, workflows, skip_live=True)
+            except Exception:  # a store hiccup must not end the sweeping
+                log.warning("recovery sweep failed; retrying in %.1fs", every, exc_info=True)
+                continue
+            if taken:
+                log.info("took over %d session(s): %s", len(taken), ", ".join(taken))
 
     def drive(self, agent: Agent, session: str) -> None:
         """Make sure a driver runs `session` (pending inputs, or a run a dead process left open)."""

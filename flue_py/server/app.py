@@ -12,6 +12,7 @@ viewer at `/`. On startup the harness recovers every unsettled submission left b
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -105,9 +106,11 @@ def create_app(
         recovered = await harness.recover(project.agents, project.workflows)
         if recovered:
             log.info("recovering %d session(s): %s", len(recovered), ", ".join(recovered))
+        sweeper = asyncio.create_task(harness.sweep(project.agents, project.workflows, every=harness.lease_ttl))
         try:
             yield
         finally:
+            sweeper.cancel()
             # Live runs stay open and give their leases back: the next start (a reload, a rolling restart,
             # another worker) resumes them, so they still settle exactly once.
             await harness.shutdown()

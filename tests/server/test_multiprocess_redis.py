@@ -211,11 +211,11 @@ def test_two_flue_servers_share_sessions_watch_abort_and_take_over(tmp_path: Pat
     b: ServerProcess | None = None
     try:
         with httpx.Client(timeout=30) as client:
-            # A long run admitted on A, under way before B starts (B's startup recovery then stands by
-            # on its lease: the only way a process learns of a session it was never sent).
+            # Both processes are up before the doomed run is admitted on A, so B's startup recovery never
+            # saw it: only B's periodic sweep (unsettled submission + lapsed lease) can take it over.
+            b = ServerProcess(project, store=redis_store_url, env={**env, "E2E_DELAY": "0.005"}).start()
             doomed = send(client, a.url, "chat/takeover", "long 300")
             _tail_until(client, a.url, "chat/takeover", _kind("text_delta"))
-            b = ServerProcess(project, store=redis_store_url, env={**env, "E2E_DELAY": "0.005"}).start()
 
             # 1. Admitted on A, watched live through B, aborted through B: the run on A stops.
             live = send(client, a.url, "chat/live", "long 300")
