@@ -60,8 +60,10 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 async def handle_store_error(request: Request, exc: Exception) -> Response:
     """A store refusal that reached a route (a session deleted or closed under it): a 409, not a 500."""
-    from flue_py.exceptions import StreamGone, StreamNotFound
+    from flue_py.exceptions import StoreUnavailable, StreamGone, StreamNotFound
 
+    if isinstance(exc, StoreUnavailable):
+        return error_response(503, "store_unavailable", str(exc))
     if isinstance(exc, StreamNotFound | StreamGone):
         return error_response(404, "stream_not_found", str(exc))
     return error_response(409, "store_conflict", str(exc))

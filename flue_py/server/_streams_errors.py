@@ -17,6 +17,7 @@ from flue_py.exceptions import (
     ProducerSequenceGap,
     SequenceConflict,
     StoreError,
+    StoreUnavailable,
     StreamClosed,
     StreamExists,
     StreamGone,
@@ -53,6 +54,8 @@ def store_error_response(exc: StoreError, *, method: str) -> Response:
     head = method == "HEAD"
     details = _jsonable(exc.details)
     message = str(exc)
+    if isinstance(exc, StoreUnavailable):
+        return error_response(503, "store_unavailable", message, details=details, head=head)
     if isinstance(exc, StreamNotFound):
         return error_response(404, "stream_not_found", message, details=details, head=head)
     if isinstance(exc, StreamGone):
