@@ -298,7 +298,7 @@ def _profile(run: Runner, runs: int) -> str:
     out.write(
         f"cProfile of the event-loop thread, {runs + 1} runs x {TURNS} turns; top cumulative, flue_py/pydantic:\n"
     )
-    stats.sort_stats("cumulative").print_stats(r"flue_py|pydantic|_loop|_runs|_session_log|harness|tools", 18)
+    stats.sort_stats("cumulative").print_stats(r"flue_py|pydantic|_loop|_runs|_session_log|harness\.py|tools", 18)
     out.write("top by own time:\n")
     stats.sort_stats("tottime").print_stats(8)
     keep = [ln for ln in out.getvalue().splitlines() if ln.strip() and not ln.lstrip().startswith(("Ordered", "List"))]
