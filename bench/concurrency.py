@@ -205,23 +205,29 @@ ROWS: dict[str, tuple[str, str, Callable[[], tuple[RunOne, Callable[[], None]]]]
 # -- worker ---------------------------------------------------------------------------------------
 
 
-async def _measure(run_one: RunOne, n: int) -> dict[str, Any]:
+async def _measure(run_one: RunOne, n: int, deadline: float) -> dict[str, Any]:
     warm = Sample()
-    await run_one(-1, warm)
+    await asyncio.wait_for(run_one(-1, warm), timeout=60)
     assert len(warm.received) == len(warm.produced) == len(chunks(ANSWER, 4)), (warm.produced, warm.received)
     rss_before = current_rss_mb()
     samples = [Sample() for _ in range(n)]
     t0, c0 = time.perf_counter(), time.process_time()
-    outcomes = await asyncio.gather(*(run_one(i, s) for i, s in enumerate(samples)), return_exceptions=True)
+    tasks = [asyncio.ensure_future(run_one(i, s)) for i, s in enumerate(samples)]
+    done, stuck = await asyncio.wait(tasks, timeout=deadline)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    failures = [repr(o) for o in outcomes if isinstance(o, BaseException)]
+    for task in stuck:
+        task.cancel()
+    await asyncio.gather(*stuck, return_exceptions=True)
+    failures = [repr(t.exception()) for t in done if t.exception() is not None]
+    if stuck:
+        failures.insert(0, f"{len(stuck)} of {n} runs had not settled after {deadline:.0f} s (cancelled)")
     latencies = [ms for s in samples for ms in s.latencies_ms()]
     run_ms = [(s.end - s.start) * 1000 for s in samples if s.end]
     return {
         "n": n,
         "wall_s": wall,
         "cpu_ms_per_run": cpu * 1000 / n,
-        "failures": len(failures),
+        "failures": len(failures) + (len(stuck) - 1 if stuck else 0),
         "first_failure": failures[0][:200] if failures else None,
         "delta_p50_ms": percentile(latencies, 50),
         "delta_p99_ms": percentile(latencies, 99),
@@ -236,7 +242,8 @@ async def _measure(run_one: RunOne, n: int) -> dict[str, Any]:
 def worker(row: str, n: int) -> None:
     run_one, cleanup = ROWS[row][2]()
     try:
-        result = asyncio.run(_measure(run_one, n))
+        # A run that never settles must show up as a failure, not hang the suite.
+        result = asyncio.run(_measure(run_one, n, deadline=max(60.0, n * 0.5)))
     finally:
         cleanup()
     emit(result)
@@ -245,23 +252,25 @@ def worker(row: str, n: int) -> None:
 # -- parent -----------------------------------------------------------------------------------------
 
 
-def main(quick: bool = False) -> dict[str, Any]:
-    n = 200 if quick else 1000
+def main(quick: bool = False) -> dict[tuple[str, int], dict[str, Any]]:
+    sizes = (200, 20) if quick else (1000, 50)
     heading(
-        f"5. Concurrency: {n} concurrent runs in one process (tool call + 20 text deltas, 5 ms apart)",
-        f"{machine()}. One subprocess per framework, one subscriber per run.\n"
+        f"5. Concurrency: {sizes[0]} concurrent runs in one process, and {sizes[1]} for comparison "
+        "(tool call + 20 text deltas, 5 ms apart)",
+        f"{machine()}. One subprocess per framework and N, one subscriber per run.\n"
         "runs/s = N / wall time of all N; delta latency = model yields a text delta -> subscriber has it;\n"
         "run latency = start -> subscriber sees the end; cpu ms/run = process CPU time (all threads) / N;\n"
-        "KiB/run = (peak RSS - RSS before) / N; ratio = row / flue-py. Ideal run latency ~125 ms (25 pauses of 5 ms).",
+        "KiB/run = (peak RSS - RSS before) / N; ratio = row / flue-py at the same N. "
+        f"Ideal run latency ~{IDEAL_RUN_MS} ms (25 pauses of 5 ms).",
     )
-    results: dict[str, dict[str, Any]] = {}
-    for key, (label, module, _) in ROWS.items():
-        if installed(module) is None:
-            results[key] = {"error": "not installed (pip install 'flue-py[bench]')"}
-            continue
-        results[key] = run_worker("bench.concurrency", ["--worker", key, "--n", str(n)], timeout=900)
-        print(f"  measured {label}", file=sys.stderr, flush=True)
-    base = results.get("flue", {})
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    for n in sizes:
+        for key, (label, module, _) in ROWS.items():
+            if installed(module) is None:
+                results[key, n] = {"error": "not installed (pip install 'flue-py[bench]')"}
+                continue
+            results[key, n] = run_worker("bench.concurrency", ["--worker", key, "--n", str(n)], timeout=900)
+            print(f"  measured {label}, N={n}", file=sys.stderr, flush=True)
 
     def rate(r: dict[str, Any]) -> float | None:
         return r["n"] / r["wall_s"] if "wall_s" in r else None
@@ -270,33 +279,35 @@ def main(quick: bool = False) -> dict[str, Any]:
         return (r["peak_rss_mb"] - r["rss_before_mb"]) * 1024 / r["n"] if "n" in r else None
 
     rows = []
-    for key, (label, module, _) in ROWS.items():
-        r = results[key]
-        if "error" in r:
-            rows.append([label, installed(module) or "-", f"error: {r['error']}"] + [""] * 10)
-            continue
-        rows.append(
-            [
-                label,
-                installed(module) or "-",
-                fmt(rate(r), 1),
-                ratio(rate(r), rate(base)),
-                fmt(r["delta_p50_ms"], 1),
-                fmt(r["delta_p99_ms"], 1),
-                ratio(r["delta_p99_ms"], base.get("delta_p99_ms")),
-                fmt(r["run_p50_ms"], 0),
-                fmt(r["run_p99_ms"], 0),
-                fmt(r["cpu_ms_per_run"], 1),
-                ratio(r["cpu_ms_per_run"], base.get("cpu_ms_per_run")),
-                fmt(mem(r), 1),
-                str(r["failures"]),
-            ]
-        )
+    for n in sizes:
+        base = results.get(("flue", n), {})
+        for key, (label, module, _) in ROWS.items():
+            r = results[key, n]
+            if "error" in r:
+                rows.append([label, str(n), f"error: {r['error']}"] + [""] * 10)
+                continue
+            rows.append(
+                [
+                    label,
+                    str(n),
+                    fmt(rate(r), 1),
+                    ratio(rate(r), rate(base)),
+                    fmt(r["delta_p50_ms"], 1),
+                    fmt(r["delta_p99_ms"], 1),
+                    ratio(r["delta_p99_ms"], base.get("delta_p99_ms")),
+                    fmt(r["run_p50_ms"], 0),
+                    fmt(r["run_p99_ms"], 0),
+                    fmt(r["cpu_ms_per_run"], 1),
+                    ratio(r["cpu_ms_per_run"], base.get("cpu_ms_per_run")),
+                    fmt(mem(r), 1),
+                    str(r["failures"]),
+                ]
+            )
     print(
         table(
             [
                 "framework",
-                "version",
+                "N",
                 "runs/s",
                 "vs flue-py",
                 "delta p50 ms",
@@ -312,15 +323,17 @@ def main(quick: bool = False) -> dict[str, Any]:
             rows,
         )
     )
-    slow = [ROWS[k][0] for k, r in results.items() if r.get("run_p50_ms", 0) > 4 * IDEAL_RUN_MS]
+    versions = ", ".join(f"{label.split(' ')[0]} {installed(module) or '-'}" for label, module, _ in ROWS.values())
+    print(f"\nVersions: {versions}.")
+    slow = sorted({f"N={n}" for (_, n), r in results.items() if r.get("run_p50_ms", 0) > 4 * IDEAL_RUN_MS})
     if slow:
         print(
-            f"\nSaturated: {', '.join(slow)} took over 4x the ideal {IDEAL_RUN_MS} ms per run, so the process was"
+            f"Saturated at {', '.join(slow)}: runs took over 4x the ideal {IDEAL_RUN_MS} ms, so the process was"
             " CPU-bound;\nthere runs/s and cpu ms/run are throughput, and the latencies are mostly queueing."
         )
-    for key, r in results.items():
+    for (key, n), r in results.items():
         if r.get("first_failure"):
-            print(f"\n{ROWS[key][0]}: first failure: {r['first_failure']}")
+            print(f"\n{ROWS[key][0]} (N={n}): first failure: {r['first_failure']}")
     return results
 
 
