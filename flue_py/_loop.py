@@ -7,6 +7,7 @@ fold of those events, so a log replayed through `_history.fold` reproduces each 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -89,7 +90,8 @@ class ResultSpec:
             create_model("final_result", result=(result_type, ...)) if self.wrapped else result_type  # type: ignore[call-overload]
         )
 
-    def spec(self) -> ToolSpec:
+    @functools.cached_property
+    def _spec(self) -> ToolSpec:
         schema = self.model.model_json_schema()
         schema.pop("title", None)
         return {
@@ -100,6 +102,9 @@ class ResultSpec:
                 "parameters": schema,
             },
         }
+
+    def spec(self) -> ToolSpec:
+        return self._spec
 
     def validate(self, arguments: Any) -> Any:
         parsed = self.model.model_validate(arguments)
@@ -281,9 +286,8 @@ class TurnLoop:
             finish_reason=finish,
             turn=turn,
         )
-        await self.writer.emit(completed)
         self.usage = self.usage + turn_usage
-        await self.writer.emit(UsageReported(model=self.model.name, usage=turn_usage))
+        await self.writer.emit_all(completed, UsageReported(model=self.model.name, usage=turn_usage))
         messages.append(assistant_message(completed))
         return completed
 

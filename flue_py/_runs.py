@@ -87,6 +87,7 @@ async def write_interrupted(writer: EventWriter, calls: list[tuple[str, str]]) -
         await writer.emit(
             ToolResult(call_id=call_id, name=name, output=INTERRUPTED, is_error=True, error_type="interrupted")
         )
+    await writer.flush()  # the caller reads the log next: these must be in it
 
 
 @contextlib.asynccontextmanager

@@ -75,12 +75,20 @@ class Tool:
         self.retries = retries
         """How many failed calls (bad arguments, exceptions) the model gets before the tool is closed to it."""
         self._is_async = inspect.iscoroutinefunction(func)
+        self._spec: ToolSpec | None = None
 
     def spec(self) -> ToolSpec:
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.schema.json_schema()},
-        }
+        """The tool as offered to the model. Built once: pydantic's schema generation costs ~0.3 ms a tool."""
+        if self._spec is None:
+            self._spec = {
+                "type": "function",
+                "function": {
+                    "name": self.name,
+                    "description": self.description,
+                    "parameters": self.schema.json_schema(),
+                },
+            }
+        return self._spec
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
         """Validate and run. Raises pydantic.ValidationError for bad arguments; whatever the function raises."""

@@ -25,6 +25,7 @@ async def _open_run(harness: Harness, session: str, sub: str, attempts: int, *, 
     await run.emit(TurnStarted(turn=1, inputs=[message.seq]))
     if with_call:
         await run.emit(MessageCompleted(tool_calls=[ToolCallRecord(id="c1", name="lookup", arguments="{}")]))
+    await run.close()
 
 
 async def test_an_open_run_resumes_under_its_own_id_with_interrupted_results() -> None:
