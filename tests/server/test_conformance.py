@@ -69,7 +69,7 @@ def stop_server(process: subprocess.Popen[bytes]) -> str:
 
 
 @pytest.mark.slow
-def test_official_conformance_suite(tmp_path: Path) -> None:
+def test_official_conformance_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if not SUITE_PACKAGE.exists():
         pytest.fail("conformance/node_modules is missing: run `npm ci --prefix conformance` (needs Node 20+)")
     npx = shutil.which("npx")
@@ -127,7 +127,8 @@ def test_official_conformance_suite(tmp_path: Path) -> None:
         if case["status"] == "passed" and case.get("failureMessages")
     ]
     note = f" ({len(retried)} on a retry)" if retried else ""
-    print(f"durable-streams conformance {SUITE_VERSION}: {passed}/{total} passed{note}")
+    with capsys.disabled():  # the figure belongs in CI output, not in captured output
+        print(f"\ndurable-streams conformance {SUITE_VERSION}: {passed}/{total} passed{note}")
     for name, first_line in failures.items():
         print(f"  FAILED {name}: {first_line}")
     for name in retried:

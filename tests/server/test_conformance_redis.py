@@ -30,7 +30,7 @@ from tests.sessions._redis import delete_prefix, require_redis, unique_prefix
 
 
 @pytest.mark.slow
-def test_official_conformance_suite_on_redis(tmp_path: Path) -> None:
+def test_official_conformance_suite_on_redis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = require_redis()
     if not SUITE_PACKAGE.exists():
         pytest.fail("conformance/node_modules is missing: run `npm ci --prefix conformance` (needs Node 20+)")
@@ -78,7 +78,8 @@ def test_official_conformance_suite_on_redis(tmp_path: Path) -> None:
     retried = [case["fullName"] for case in cases if case["status"] == "passed" and case.get("failureMessages")]
     passed, total = report["numPassedTests"], report["numTotalTests"]
     note = f" ({len(retried)} on a retry: {'; '.join(retried)})" if retried else ""
-    print(f"durable-streams conformance {SUITE_VERSION} on Redis: {passed}/{total} passed{note}")
+    with capsys.disabled():  # the figure belongs in CI output, not in captured output
+        print(f"\ndurable-streams conformance {SUITE_VERSION} on Redis: {passed}/{total} passed{note}")
     assert "Traceback" not in server_log, server_log[-5000:]
     assert total == EXPECTED_TOTAL
     assert set(failed) <= EXPECTED_FAILURES, "\n".join(why or failed)
