@@ -62,7 +62,6 @@ class Control:
     steers: list[tuple[int, str]] = field(default_factory=list)
     submissions: dict[int, str | None] = field(default_factory=dict)
     """seq of a steering message -> the submission it belongs to (it settles with this run)."""
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def request_abort(self, reason: str | None) -> None:
         self.abort_reason = reason
@@ -72,11 +71,9 @@ class Control:
         if seq not in self.submissions:
             self.submissions[seq] = submission
             self.steers.append((seq, text))
-            self.wake.set()
 
     def take_steers(self) -> list[tuple[int, str]]:
         taken, self.steers = self.steers, []
-        self.wake.clear()
         return taken
 
 

@@ -96,7 +96,11 @@ class Agent:
         """Send one message and wait for the reply (a new conversation unless `id` names one)."""
         from flue_py.harness import Harness  # definitions never import execution at module level
 
-        return await Harness(store=store).send(self, message, id=id, model=model)
+        harness = Harness(store=store)
+        try:
+            return await harness.send(self, message, id=id, model=model)
+        finally:
+            await harness.close()  # no driver task or sandbox outlives the call
 
     def run_sync(self, message: str, **kwargs: Any) -> RunResult:
         """`run` for code that is not async."""

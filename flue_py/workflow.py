@@ -141,7 +141,11 @@ class Workflow:
         """Run to completion and return the outcome with the typed result."""
         from flue_py.harness import Harness
 
-        return await Harness(store=store).run_workflow(self, input, model=model)
+        harness = Harness(store=store)
+        try:
+            return await harness.run_workflow(self, input, model=model)
+        finally:
+            await harness.close()
 
     async def __call__(self, ctx: Context, input: BaseModel) -> Any:
         return await self.func(ctx, input)
